@@ -1,0 +1,209 @@
+"""The Typer root app: global options, command groups, and the one error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from finanalytics_cli import __version__
+from finanalytics_cli.output import FORMATS, Settings, set_settings
+
+# Global options may be written anywhere on the command line (`finanalytics tx list
+# --json`); they are moved before the sub-command so the root callback sees them.
+_GLOBAL_VALUED = ("--format", "--profile", "--db", "--wait")
+_GLOBAL_FLAGS = ("--json", "--quiet", "--no-color")
+# `import --format auto|csv|ofx|qfx` names the input's format: left to `import`.
+_IMPORT_INPUT_FORMATS = ("auto", "csv", "ofx", "qfx")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options that follow a sub-command to the front of ``args``."""
+    front: list[str] = []
+    rest: list[str] = []
+    seen_command: str | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name, eq, inline = arg.partition("=")
+        if name in _GLOBAL_VALUED:
+            value = inline if eq else (args[i + 1] if i + 1 < len(args) else None)
+            taken = 1 if eq else 2
+            if name == "--format" and seen_command == "import" and value in _IMPORT_INPUT_FORMATS:
+                rest.extend(args[i : i + taken])
+            else:
+                front.extend(args[i : i + taken])
+            i += taken
+            continue
+        if arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            if seen_command is None and not arg.startswith("-") and (not front or front[-1] not in _GLOBAL_VALUED):
+                seen_command = arg
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _format_from_args(args: list[str]) -> str | None:
+    if "--json" in args:
+        return "json"
+    for i, a in enumerate(args):
+        if a == "--format" and i + 1 < len(args) and args[i + 1] in FORMATS:
+            return args[i + 1]
+        if a.startswith("--format=") and a.split("=", 1)[1] in FORMATS:
+            return a.split("=", 1)[1]
+    return None
+
+
+class RootGroup(TyperGroup):
+    """Hoists global options and turns every error into a message and an exit code."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        ctx.meta["finanalytics.raw_args"] = list(args)
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        from finanalytics_cli.engine.errors import AnalyticsError
+        from finanalytics_cli.exit_codes import INTERRUPTED, UNEXPECTED, exit_code_for
+        from finanalytics_cli.output import render_error
+
+        raw = ctx.meta.get("finanalytics.raw_args", [])
+        try:
+            return super().invoke(ctx)
+        except AnalyticsError as err:
+            if os.environ.get("FINANALYTICS_DEBUG") == "1":
+                raise
+            render_error(_command_name(ctx, raw), err.to_dict(), _error_format(ctx, raw))
+            ctx.exit(exit_code_for(err.code))
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            ctx.exit(INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - the one boundary that hides tracebacks
+            if os.environ.get("FINANALYTICS_DEBUG") == "1":
+                raise
+            from finanalytics_cli.engine.store import translate_db_error
+
+            known = translate_db_error(exc)
+            if isinstance(known, AnalyticsError):
+                render_error(_command_name(ctx, raw), known.to_dict(), _error_format(ctx, raw))
+                ctx.exit(exit_code_for(known.code))
+            payload = {
+                "code": "UNEXPECTED",
+                "message": f"unexpected {type(exc).__name__} (a bug; rerun with "
+                "FINANALYTICS_DEBUG=1 for the traceback and report it)",
+                "details": {},
+                "retryable": False,
+                "fallback_strategy": None,
+            }
+            render_error(_command_name(ctx, raw), payload, _error_format(ctx, raw))
+            ctx.exit(UNEXPECTED)
+
+
+def _command_name(ctx: typer.Context, raw: list[str]) -> str:
+    words: list[str] = []
+    group: Any = ctx.command
+    for arg in hoist_global_options(raw):
+        if arg.startswith("-"):
+            if words:
+                break
+            continue
+        commands = getattr(group, "commands", None)
+        if isinstance(commands, dict) and arg in commands:
+            words.append(arg)
+            group = commands[arg]
+        elif words:
+            break
+    return " ".join(words)
+
+
+def _error_format(ctx: typer.Context, raw: list[str]) -> str | None:
+    obj = ctx.obj
+    if isinstance(obj, Settings):
+        return obj.resolved_format()
+    fmt = _format_from_args(raw)
+    if fmt:
+        return fmt
+    return None if sys.stdout.isatty() else "json"
+
+
+app = typer.Typer(
+    cls=RootGroup,
+    name="finanalytics",
+    help="Local-first personal financial analytics: import bank exports into an encrypted "
+    "store on this machine, then analyse spending, budgets, risk, goals and forecasts.",
+    no_args_is_help=True,
+    add_completion=True,
+    # Rich tracebacks print local variables, which may hold keys: never.
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"finanalytics {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    output_format: str = typer.Option(
+        None,
+        "--format",
+        help="Output format: table (default on a terminal), json (default when piped), csv or md.",
+        metavar="[table|json|csv|md]",
+    ),
+    json_flag: bool = typer.Option(False, "--json", help="Same as --format json."),
+    quiet: bool = typer.Option(False, "--quiet", help="No messages on stderr, only results and errors."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colour (also: NO_COLOR=1)."),
+    profile: str = typer.Option(
+        None,
+        "--profile",
+        help="Use a separate store for this profile (default: 'default').",
+        envvar="FINANALYTICS_PROFILE",
+    ),
+    db: str = typer.Option(None, "--db", help="Use the database file at this path instead of the profile's."),
+    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for a store another process is using.", min=0),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Global options, valid before or after the command."""
+    if output_format is not None and output_format not in FORMATS:
+        raise typer.BadParameter(f"{output_format!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
+    ctx.obj = set_settings(
+        Settings(
+            format="json" if json_flag else output_format,
+            quiet=quiet,
+            color=not no_color,
+            profile=profile,
+            db=db,
+            wait=wait,
+        )
+    )
+
+
+def _register() -> None:
+    from finanalytics_cli.commands import demo, key, store
+
+    store.register(app)
+    demo.register(app)
+    app.add_typer(key.app, name="key")
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="finanalytics")

@@ -1,0 +1,46 @@
+"""What every command needs: the global settings, paths and an open store."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from finanalytics_cli.engine.errors import KeyUnavailable
+from finanalytics_cli.output import Settings, current_settings
+
+if TYPE_CHECKING:
+    from finanalytics_cli.engine.paths import Paths
+    from finanalytics_cli.engine.store import Store
+
+
+def interactive_passphrase(prompt: str, confirm: bool) -> str | None:
+    """Ask on the terminal; None when there is no terminal to ask (never hangs)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    import getpass
+
+    first = getpass.getpass(f"{prompt}: ", stream=sys.stderr)
+    if confirm:
+        second = getpass.getpass("Repeat it: ", stream=sys.stderr)
+        if first != second:
+            raise KeyUnavailable("the two passphrases differ")
+    return first or None
+
+
+def settings() -> Settings:
+    return current_settings()
+
+
+def paths() -> Paths:
+    from finanalytics_cli.engine.paths import resolve_paths
+
+    s = settings()
+    return resolve_paths(s.profile, s.db)
+
+
+def open_store(*, readonly: bool = False) -> Store:
+    """Open the profile's store with the global --wait, prompting only on a terminal."""
+    from finanalytics_cli.engine.store import Store
+
+    s = settings()
+    return Store.open(paths(), readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)

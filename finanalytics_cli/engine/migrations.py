@@ -1,0 +1,287 @@
+"""Named, ordered schema migrations, recorded in ``schema_migrations``.
+
+Append new migrations to :data:`MIGRATIONS`; never edit or reorder applied ones.
+A store holding a migration this list does not know was written by a newer version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from finanalytics_cli.engine.errors import SchemaTooNew
+
+Migration = Callable[[Any], None]
+
+MONEY = "DECIMAL(18,2)"
+
+
+def m001_initial(con: Any) -> None:
+    """The design's tables."""
+    from finanalytics_cli.engine.taxonomy import taxonomy_rows
+
+    statements = [
+        "CREATE SEQUENCE seq_accounts START 1",
+        "CREATE SEQUENCE seq_imports START 1",
+        "CREATE SEQUENCE seq_transactions START 1",
+        "CREATE SEQUENCE seq_rules START 1",
+        "CREATE SEQUENCE seq_insights START 1",
+        "CREATE SEQUENCE seq_models START 1",
+        "CREATE SEQUENCE seq_deployments START 1",
+        "CREATE SEQUENCE seq_experiments START 1",
+        "CREATE SEQUENCE seq_predictions START 1",
+        "CREATE SEQUENCE seq_goals START 1",
+        "CREATE SEQUENCE seq_budgets START 1",
+        "CREATE SEQUENCE seq_ledger START 1",
+        """CREATE TABLE users (
+            user_id VARCHAR PRIMARY KEY,
+            display_name VARCHAR,
+            base_currency VARCHAR(3) NOT NULL DEFAULT 'USD',
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE accounts (
+            account_id INTEGER PRIMARY KEY DEFAULT nextval('seq_accounts'),
+            user_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL UNIQUE,
+            institution VARCHAR,
+            account_type VARCHAR NOT NULL DEFAULT 'checking',
+            currency VARCHAR(3) NOT NULL DEFAULT 'USD',
+            external_id VARCHAR,
+            opening_balance DECIMAL(18,2) NOT NULL DEFAULT 0,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE imports (
+            import_id INTEGER PRIMARY KEY DEFAULT nextval('seq_imports'),
+            account_id INTEGER,
+            source_name VARCHAR NOT NULL,
+            source_sha256 VARCHAR NOT NULL,
+            source_format VARCHAR NOT NULL,
+            layout VARCHAR,
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            rows_added INTEGER NOT NULL DEFAULT 0,
+            rows_duplicate INTEGER NOT NULL DEFAULT 0,
+            rows_rejected INTEGER NOT NULL DEFAULT 0,
+            status VARCHAR NOT NULL DEFAULT 'done',
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            undone_at TIMESTAMP)""",
+        """CREATE TABLE transactions (
+            tx_id BIGINT PRIMARY KEY DEFAULT nextval('seq_transactions'),
+            account_id INTEGER NOT NULL,
+            import_id INTEGER,
+            posted_date DATE NOT NULL,
+            amount DECIMAL(18,2) NOT NULL,
+            currency VARCHAR(3) NOT NULL,
+            payee_raw VARCHAR,
+            merchant VARCHAR,
+            memo VARCHAR,
+            category VARCHAR,
+            category_source VARCHAR,
+            category_confidence DOUBLE,
+            fitid VARCHAR,
+            fingerprint VARCHAR NOT NULL,
+            occurrence INTEGER NOT NULL DEFAULT 0,
+            is_pending BOOLEAN NOT NULL DEFAULT false,
+            is_transfer BOOLEAN NOT NULL DEFAULT false,
+            transfer_tx_id BIGINT,
+            balance DECIMAL(18,2),
+            raw_row VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        "CREATE INDEX idx_tx_account_date ON transactions(account_id, posted_date)",
+        """CREATE TABLE rejected_rows (
+            import_id INTEGER NOT NULL,
+            line_no INTEGER,
+            reason VARCHAR NOT NULL,
+            raw_row VARCHAR)""",
+        """CREATE TABLE categories (
+            name VARCHAR PRIMARY KEY,
+            parent VARCHAR,
+            is_essential BOOLEAN NOT NULL DEFAULT false,
+            kind VARCHAR NOT NULL DEFAULT 'expense',
+            is_builtin BOOLEAN NOT NULL DEFAULT false)""",
+        """CREATE TABLE rules (
+            rule_id INTEGER PRIMARY KEY DEFAULT nextval('seq_rules'),
+            field VARCHAR NOT NULL DEFAULT 'merchant',
+            pattern VARCHAR NOT NULL,
+            category VARCHAR NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 100,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        # The design's FinancialProfile.
+        f"""CREATE TABLE financial_profiles (
+            user_id VARCHAR PRIMARY KEY,
+            monthly_income {MONEY},
+            monthly_expenses {MONEY},
+            currency VARCHAR(3) NOT NULL DEFAULT 'USD',
+            savings_rate DOUBLE,
+            emergency_fund_months DOUBLE,
+            debt_to_income DOUBLE,
+            risk_tolerance VARCHAR,
+            financial_goals VARCHAR,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        # The design's FinancialInsight.
+        """CREATE TABLE financial_insights (
+            insight_id INTEGER PRIMARY KEY DEFAULT nextval('seq_insights'),
+            user_id VARCHAR,
+            insight_type VARCHAR NOT NULL,
+            title VARCHAR NOT NULL,
+            description VARCHAR NOT NULL,
+            impact VARCHAR NOT NULL,
+            confidence DOUBLE,
+            actionable BOOLEAN NOT NULL DEFAULT true,
+            recommendations VARCHAR,
+            data VARCHAR,
+            fingerprint VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            expires_at TIMESTAMP,
+            dismissed_at TIMESTAMP)""",
+        # The design's MLModel; artifacts live inside the encrypted store.
+        """CREATE TABLE ml_models (
+            model_id INTEGER PRIMARY KEY DEFAULT nextval('seq_models'),
+            model_type VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            algorithm VARCHAR NOT NULL,
+            features VARCHAR,
+            hyperparameters VARCHAR,
+            metrics VARCHAR,
+            data_from DATE,
+            data_to DATE,
+            artifact BLOB,
+            artifact_sha256 VARCHAR,
+            status VARCHAR NOT NULL DEFAULT 'registered',
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            UNIQUE (model_type, version))""",
+        """CREATE TABLE deployments (
+            deployment_id INTEGER PRIMARY KEY DEFAULT nextval('seq_deployments'),
+            model_id INTEGER NOT NULL,
+            model_type VARCHAR NOT NULL,
+            environment VARCHAR NOT NULL,
+            strategy VARCHAR NOT NULL DEFAULT 'immediate',
+            traffic_pct DOUBLE NOT NULL DEFAULT 100,
+            status VARCHAR NOT NULL DEFAULT 'active',
+            deployed_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            retired_at TIMESTAMP)""",
+        """CREATE TABLE experiments (
+            experiment_id INTEGER PRIMARY KEY DEFAULT nextval('seq_experiments'),
+            name VARCHAR,
+            model_type VARCHAR NOT NULL,
+            model_id INTEGER,
+            parameters VARCHAR,
+            metrics VARCHAR,
+            duration_s DOUBLE,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        # The design's feature store: (name, value, timestamp, version) per entity.
+        """CREATE TABLE features (
+            entity_type VARCHAR NOT NULL,
+            entity_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            value DOUBLE,
+            value_text VARCHAR,
+            ts TIMESTAMP NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,
+            computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE model_predictions (
+            prediction_id BIGINT PRIMARY KEY DEFAULT nextval('seq_predictions'),
+            model_id INTEGER,
+            model_type VARCHAR NOT NULL,
+            entity_type VARCHAR,
+            entity_id VARCHAR,
+            target_date DATE,
+            value DOUBLE,
+            lower_80 DOUBLE,
+            upper_80 DOUBLE,
+            lower_95 DOUBLE,
+            upper_95 DOUBLE,
+            confidence DOUBLE,
+            payload VARCHAR,
+            actual DOUBLE,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        f"""CREATE TABLE goals (
+            goal_id INTEGER PRIMARY KEY DEFAULT nextval('seq_goals'),
+            name VARCHAR NOT NULL UNIQUE,
+            target_amount {MONEY} NOT NULL,
+            currency VARCHAR(3) NOT NULL DEFAULT 'USD',
+            target_date DATE NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 3,
+            account_id INTEGER,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        f"""CREATE TABLE budgets (
+            budget_id INTEGER PRIMARY KEY DEFAULT nextval('seq_budgets'),
+            category VARCHAR NOT NULL,
+            period VARCHAR NOT NULL DEFAULT 'month',
+            amount {MONEY} NOT NULL,
+            currency VARCHAR(3) NOT NULL DEFAULT 'USD',
+            valid_from DATE NOT NULL,
+            valid_to DATE,
+            source VARCHAR,
+            accepted_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE privacy_ledger (
+            entry_id INTEGER PRIMARY KEY DEFAULT nextval('seq_ledger'),
+            query VARCHAR NOT NULL,
+            mechanism VARCHAR NOT NULL,
+            epsilon DOUBLE NOT NULL,
+            delta DOUBLE NOT NULL DEFAULT 0,
+            bounds VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,
+            ts TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            action VARCHAR NOT NULL,
+            details VARCHAR,
+            prev_hash VARCHAR NOT NULL,
+            hash VARCHAR NOT NULL)""",
+    ]
+    for sql in statements:
+        con.execute(sql)
+    con.executemany(
+        "INSERT INTO categories (name, parent, is_essential, kind, is_builtin) VALUES (?, ?, ?, ?, true)",
+        taxonomy_rows(),
+    )
+    con.execute("INSERT INTO users (user_id, display_name) VALUES ('local', 'Local user')")
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("m001_initial", m001_initial),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def applied_migrations(con: Any) -> list[str]:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations' "
+        "AND database_name = current_database()"
+    ).fetchone()[0]
+    if not exists:
+        return []
+    return [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY version").fetchall()]
+
+
+def pending_migrations(con: Any) -> list[tuple[int, str, Migration]]:
+    """Migrations still to apply; SCHEMA_TOO_NEW when the store knows more than we do."""
+    applied = applied_migrations(con)
+    known = [name for name, _ in MIGRATIONS]
+    unknown = [name for name in applied if name not in known]
+    if unknown or len(applied) > len(known):
+        raise SchemaTooNew(
+            f"this store has schema version {len(applied)} (newest migration {applied[-1]!r}); "
+            f"this finanalytics knows up to {len(known)}: upgrade finanalytics to open it",
+            details={"store_schema_version": len(applied), "supported_schema_version": len(known)},
+        )
+    return [(i + 1, name, fn) for i, (name, fn) in enumerate(MIGRATIONS) if name not in applied]
+
+
+def migrate(con: Any) -> list[str]:
+    """Apply pending migrations, each in its own transaction. Returns their names."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "name VARCHAR NOT NULL UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+    done = []
+    for version, name, fn in pending_migrations(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        done.append(name)
+    return done

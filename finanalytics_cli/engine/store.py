@@ -1,0 +1,412 @@
+"""The encrypted local store: one DuckDB file per profile.
+
+The database is encrypted at rest by DuckDB itself (AES-GCM). Writing an encrypted
+DuckDB file securely needs the OpenSSL crypto module that ships in DuckDB's httpfs
+extension; the PyPI package ``duckdb-extension-httpfs`` carries DuckDB's signed binary,
+loaded from disk (never downloaded). Without it the store refuses to create or write,
+rather than fall back to DuckDB's insecure mbedtls writer or to plaintext.
+
+Concurrency: one writer at a time. Writers take an exclusive advisory lock beside the
+database, readers a shared one; a process that cannot get it within ``wait`` seconds
+gets STORE_LOCKED. DuckDB's own file lock backs this up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from finanalytics_cli.engine.errors import (
+    EncryptionUnavailable,
+    KeyUnavailable,
+    StoreCorrupt,
+    StoreLocked,
+    StoreNotFound,
+    StoreUnwritable,
+)
+from finanalytics_cli.engine.paths import Paths
+from finanalytics_cli.privacy.keys import KeyFile, PassphraseProvider, UnlockedKeys, no_prompt
+
+DUCKDB_MAGIC = b"DUCK"
+DB_ALIAS = "fa"
+_LOCK_POLL_S = 0.1
+
+
+def httpfs_extension_path() -> Path:
+    """Path of DuckDB's signed httpfs binary from the ``duckdb-extension-httpfs`` package."""
+    import importlib.util
+
+    import duckdb
+
+    spec = importlib.util.find_spec("duckdb_extension_httpfs")
+    if spec is None or not spec.submodule_search_locations:
+        raise EncryptionUnavailable(
+            "writing an encrypted store needs the package duckdb-extension-httpfs "
+            f"=={duckdb.__version__} (DuckDB's OpenSSL crypto module); install it — "
+            "finanalytics never falls back to an insecure cipher or to plaintext"
+        )
+    base = Path(next(iter(spec.submodule_search_locations)))
+    candidate = base / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not candidate.exists():
+        found = sorted(p.parent.name for p in base.glob("extensions/*/httpfs.duckdb_extension"))
+        raise EncryptionUnavailable(
+            f"duckdb-extension-httpfs ({', '.join(found) or 'no binary'}) does not match "
+            f"duckdb {duckdb.__version__}; install duckdb-extension-httpfs=={duckdb.__version__}"
+        )
+    return candidate
+
+
+def _check_is_duckdb(path: Path) -> None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except PermissionError:
+        raise StoreUnwritable(f"cannot read {path}: permission denied") from None
+    except IsADirectoryError:
+        raise StoreCorrupt(f"{path} is a directory, not a finanalytics store") from None
+    if len(head) < 12 or head[8:12] != DUCKDB_MAGIC:
+        raise StoreCorrupt(f"{path} is not a finanalytics store (not a DuckDB database file)")
+
+
+class _AdvisoryLock:
+    """A shared/exclusive lock on ``<db>.lock`` (POSIX flock; DuckDB's lock elsewhere)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self, exclusive: bool, deadline: float) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: DuckDB's own file lock is the only guard
+            return
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError:
+            if exclusive:
+                raise StoreUnwritable(f"cannot write in {self.path.parent}: permission denied") from None
+            return  # a read-only location: readers go on without the advisory lock
+        except OSError as exc:
+            raise StoreUnwritable(f"cannot write in {self.path.parent}: {exc.strerror}") from None
+        flag = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        while True:
+            try:
+                fcntl.flock(self.fd, flag)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.release()
+                    raise _locked() from None
+                time.sleep(_LOCK_POLL_S)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+def _locked() -> StoreLocked:
+    return StoreLocked(
+        "the store is in use by another finanalytics process; try again, or pass --wait SECONDS",
+        fallback_strategy="retry",
+    )
+
+
+class Store:
+    """An open, unlocked, migrated store. Use as a context manager."""
+
+    def __init__(self, paths: Paths, con: Any, keys: UnlockedKeys, lock: _AdvisoryLock, readonly: bool) -> None:
+        self.paths = paths
+        self.con = con
+        self.keys = keys
+        self._lock = lock
+        self.readonly = readonly
+
+    # -- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        paths: Paths,
+        *,
+        readonly: bool = False,
+        wait: float = 0.0,
+        passphrase_provider: PassphraseProvider = no_prompt,
+    ) -> Store:
+        """Open an existing store (applying pending migrations when writable)."""
+        db = paths.db_path
+        if not db.exists():
+            if db.parent.exists() and paths.key_path.exists():
+                raise StoreCorrupt(f"the database {db} is missing but its key file is there")
+            raise StoreNotFound(f"no store at {db}; run `finanalytics init` first")
+        _check_is_duckdb(db)
+        keyfile = KeyFile(paths.key_path, passphrase_provider)
+        lock = _AdvisoryLock(db.with_name(db.name + ".lock"))
+        deadline = time.monotonic() + max(wait, 0.0)
+        lock.acquire(exclusive=not readonly, deadline=deadline)
+        try:
+            keys = keyfile.unlock()
+            con = _connect(need_write=not readonly)
+            _recover_rotation(paths, keyfile, keys)
+            _attach(con, db, keys.active, readonly=readonly, deadline=deadline)
+            _check_size(con, db)
+            store = cls(paths, con, keys, lock, readonly)
+            from finanalytics_cli.engine.migrations import migrate, pending_migrations
+
+            if readonly:
+                if pending_migrations(con):
+                    store.close()
+                    with cls.open(paths, readonly=False, wait=wait, passphrase_provider=passphrase_provider):
+                        pass
+                    return cls.open(paths, readonly=True, wait=wait, passphrase_provider=passphrase_provider)
+            else:
+                migrate(con)
+            return store
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def create(cls, paths: Paths, *, passphrase_provider: PassphraseProvider = no_prompt) -> Store:
+        """Create a new encrypted store. The database appears only once complete."""
+        db = paths.db_path
+        if db.exists():
+            raise StoreCorrupt(f"a file already exists at {db}")
+        ext = httpfs_extension_path()  # refuse before writing anything
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except PermissionError:
+            raise StoreUnwritable(f"cannot create {db.parent}: permission denied") from None
+        except OSError as exc:
+            raise StoreUnwritable(f"cannot create {db.parent}: {exc.strerror}") from None
+        if not os.access(db.parent, os.W_OK):
+            raise StoreUnwritable(f"cannot write in {db.parent}: permission denied")
+        lock = _AdvisoryLock(db.with_name(db.name + ".lock"))
+        lock.acquire(exclusive=True, deadline=time.monotonic())
+        tmp = db.with_name(db.name + ".init-tmp")
+        try:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            keys = KeyFile(paths.key_path, passphrase_provider).create()
+            con = _connect(need_write=True, ext=ext)
+            _attach(con, tmp, keys.active, readonly=False, deadline=time.monotonic())
+            from finanalytics_cli.engine.migrations import migrate
+
+            migrate(con)
+            con.execute(f"CHECKPOINT {DB_ALIAS}")
+            con.execute("USE memory")
+            con.execute(f"DETACH {DB_ALIAS}")
+            con.close()
+            os.replace(tmp, db)
+            os.chmod(db, 0o600)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            lock.release()
+            raise
+        lock.release()
+        return cls.open(paths, passphrase_provider=passphrase_provider)
+
+    def close(self) -> None:
+        if self.con is not None:
+            with contextlib.suppress(Exception):
+                self.con.close()
+            self.con = None
+        self._lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One database transaction: all of it lands, or none of it."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def encryption_info(self) -> dict[str, Any]:
+        row = self.con.execute(
+            "SELECT encrypted, cipher FROM duckdb_databases() WHERE database_name = ?", [DB_ALIAS]
+        ).fetchone()
+        return {"encrypted": bool(row[0]), "cipher": row[1]}
+
+    def schema_info(self) -> dict[str, Any]:
+        from finanalytics_cli.engine.migrations import SCHEMA_VERSION, applied_migrations
+
+        applied = applied_migrations(self.con)
+        return {"schema_version": len(applied), "supported_schema_version": SCHEMA_VERSION, "migrations": applied}
+
+    def rotate_key(self) -> None:
+        """Re-encrypt the whole database under a new data key (by copying it).
+
+        Order, so that a crash anywhere leaves a store that opens: (1) the new key is
+        added to the key file as pending; (2) a copy is written under it; (3) the copy
+        replaces the database atomically; (4) the pending key becomes the only key.
+        """
+        if self.readonly:
+            raise StoreUnwritable("the store is open read-only")
+        keyfile = KeyFile(self.paths.key_path)
+        db = self.paths.db_path
+        tmp = db.with_name(db.name + ".rotate-tmp")
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        keys = keyfile.add_pending(self.keys)
+        assert keys.pending is not None
+        con = self.con
+        con.execute(f"FORCE CHECKPOINT {DB_ALIAS}")
+        con.execute(f"ATTACH '{_sql_path(tmp)}' AS fa_new (ENCRYPTION_KEY '{keys.duckdb_key(keys.pending)}')")
+        _verify_encrypted(con, "fa_new")
+        con.execute(f"COPY FROM DATABASE {DB_ALIAS} TO fa_new")
+        con.execute("CHECKPOINT fa_new")
+        con.execute("USE memory")
+        con.execute("DETACH fa_new")
+        con.execute(f"DETACH {DB_ALIAS}")
+        wal = db.with_name(db.name + ".wal")
+        # The old database was checkpointed: a leftover WAL must not replay onto the copy.
+        wal.unlink(missing_ok=True)
+        os.replace(tmp, db)
+        os.chmod(db, 0o600)
+        keyfile.promote_pending(keys)
+        _attach(con, db, keys.active, readonly=False, deadline=time.monotonic())
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's main header plus two database headers
+
+
+def _check_size(con: Any, path: Path) -> None:
+    """A truncated file is caught at open, not halfway through a command."""
+    block_size, total_blocks = con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = ?", [DB_ALIAS]
+    ).fetchone()
+    if path.stat().st_size < _HEADER_BYTES + block_size * total_blocks:
+        con.close()
+        raise StoreCorrupt(f"{path} is truncated (shorter than its own header says); restore it from a backup")
+
+
+_CORRUPTION_HINTS = (
+    "Could not read enough bytes",
+    "Corrupt",
+    "corrupt",
+    "checksum",
+    "Checksum",
+    "not a valid DuckDB database",
+)
+
+
+def translate_db_error(exc: BaseException) -> Exception | None:
+    """The AnalyticsError a DuckDB failure stands for, or None when it is a bug."""
+    module = type(exc).__module__ or ""
+    if not module.startswith(("duckdb", "_duckdb")):
+        return None
+    text = str(exc)
+    if any(h in text for h in _CORRUPTION_HINTS):
+        return StoreCorrupt("the store is damaged (a database block could not be read); restore it from a backup")
+    if "No space left on device" in text or "Disk full" in text or "disk is full" in text.lower():
+        return StoreUnwritable("the disk is full; nothing was written (free some space and retry)")
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return _locked()
+    return None
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _connect(need_write: bool, ext: Path | None = None) -> Any:
+    import duckdb
+
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            # Never fetch anything at run time.
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            # Spilled intermediate results are encrypted too.
+            "temp_file_encryption": True,
+        },
+    )
+    try:
+        path = ext or httpfs_extension_path()
+    except EncryptionUnavailable:
+        if need_write:
+            con.close()
+            raise
+        return con  # reading needs no OpenSSL: DuckDB's built-in module decrypts
+    con.execute(f"LOAD '{_sql_path(path)}'")
+    return con
+
+
+def _verify_encrypted(con: Any, alias: str) -> None:
+    row = con.execute("SELECT encrypted, cipher FROM duckdb_databases() WHERE database_name = ?", [alias]).fetchone()
+    if not row or not row[0] or row[1] != "GCM":
+        raise EncryptionUnavailable(f"the store is not encrypted with AES-GCM (got {row!r}); refusing to use it")
+
+
+def _attach(con: Any, path: Path, data_key: bytes, *, readonly: bool, deadline: float) -> None:
+    import duckdb
+
+    key = UnlockedKeys.duckdb_key(data_key)
+    options = f"ENCRYPTION_KEY '{key}'" + (", READ_ONLY" if readonly else "")
+    while True:
+        try:
+            con.execute(f"ATTACH '{_sql_path(path)}' AS {DB_ALIAS} ({options})")
+            break
+        except duckdb.Error as exc:
+            # DuckDB's messages do not echo the statement, but keep ours key-free anyway.
+            text = str(exc).replace(key, "***")
+            if "Could not set lock" in text or "Conflicting lock" in text:
+                if time.monotonic() < deadline:
+                    time.sleep(_LOCK_POLL_S)
+                    continue
+                raise _locked() from None
+            if "Wrong encryption key" in text:
+                raise KeyUnavailable(
+                    "the data key does not open this database (key file does not belong to it)"
+                ) from None
+            if "not a valid DuckDB database" in text or "Corrupt" in text or "corrupt" in text:
+                raise StoreCorrupt(f"{path} is damaged or not a finanalytics store") from None
+            if "Permission denied" in text or "read-only" in text.lower() and not readonly:
+                raise StoreUnwritable(f"cannot write {path}: permission denied") from None
+            if "read-only crypto module" in text:
+                raise EncryptionUnavailable(
+                    "writing needs DuckDB's OpenSSL crypto module (package duckdb-extension-httpfs)"
+                ) from None
+            raise StoreCorrupt(f"cannot open {path}: {text.splitlines()[0]}") from None
+    _verify_encrypted(con, DB_ALIAS)
+    con.execute(f"USE {DB_ALIAS}")
+
+
+def _recover_rotation(paths: Paths, keyfile: KeyFile, keys: UnlockedKeys) -> None:
+    """Finish or undo a key rotation that a crash interrupted."""
+    if keys.pending is None:
+        return
+    import duckdb
+
+    db = paths.db_path
+    probe = duckdb.connect(
+        ":memory:", config={"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+    )
+    try:
+        probe.execute(
+            f"ATTACH '{_sql_path(db)}' AS probe (ENCRYPTION_KEY '{keys.duckdb_key(keys.pending)}', READ_ONLY)"
+        )
+        opened_with_pending = True
+    except duckdb.Error:
+        opened_with_pending = False
+    finally:
+        probe.close()
+    if opened_with_pending:
+        keyfile.promote_pending(keys)  # the copy had replaced the database
+    else:
+        db.with_name(db.name + ".rotate-tmp").unlink(missing_ok=True)
+        keyfile.drop_pending(keys)  # the copy never replaced it

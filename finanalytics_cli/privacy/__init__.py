@@ -1,0 +1,4 @@
+"""Keys and encryption, differential privacy, audit log and retention.
+
+Never imports typer or rich.
+"""

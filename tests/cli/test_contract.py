@@ -1,0 +1,147 @@
+"""The output and error contracts of DESIGN.md, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finanalytics_cli.app import hoist_global_options
+from finanalytics_cli.exit_codes import EXIT_CODES
+
+ENVELOPE_KEYS = {"schema_version", "command", "data", "meta"}
+ERROR_KEYS = {"code", "message", "details", "retryable", "fallback_strategy"}
+
+
+def test_json_envelope_keys(cli) -> None:
+    out = cli.json("paths")
+    assert set(out) == ENVELOPE_KEYS
+    assert out["schema_version"] == 1
+    assert out["command"] == "paths"
+    assert set(out["data"]) >= {"profile", "data_dir", "config_dir", "cache_dir", "db_path", "key_path"}
+
+
+def test_json_error_object_and_exit_code(cli) -> None:
+    result = cli("tx-does-not-matter") if False else cli("key", "status", "--json")
+    assert result.exit_code == EXIT_CODES["STORE_NOT_FOUND"]
+    err = json.loads(result.stdout)
+    assert set(err) == {"schema_version", "command", "error"}
+    assert set(err["error"]) == ERROR_KEYS
+    assert err["error"]["code"] == "STORE_NOT_FOUND"
+    assert err["command"] == "key status"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_plain_error_is_one_line_on_stderr(cli) -> None:
+    result = cli("--format", "table", "key", "status")
+    assert result.exit_code == EXIT_CODES["STORE_NOT_FOUND"]
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "[STORE_NOT_FOUND]" in lines[0]
+
+
+def test_global_options_anywhere() -> None:
+    assert hoist_global_options(["paths", "--json"]) == ["--json", "paths"]
+    assert hoist_global_options(["key", "status", "--profile", "x", "--format=md"]) == [
+        "--profile",
+        "x",
+        "--format=md",
+        "key",
+        "status",
+    ]
+    # `import --format csv` names the input format; `--format json` is the output's.
+    assert hoist_global_options(["import", "a.csv", "--format", "csv"]) == ["import", "a.csv", "--format", "csv"]
+    assert hoist_global_options(["import", "a.csv", "--format", "json"]) == ["--format", "json", "import", "a.csv"]
+    assert hoist_global_options(["--profile", "import", "paths"]) == ["--profile", "import", "paths"]
+    assert hoist_global_options(["paths", "--", "--json"]) == ["paths", "--", "--json"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "md", "json"])
+def test_every_format_renders(cli, fmt: str) -> None:
+    result = cli("paths", "--format", fmt)
+    assert result.exit_code == 0, result.stderr
+    assert "default" in result.stdout and "profile" in result.stdout
+    if fmt == "csv":
+        assert result.stdout.splitlines()[0] == "key,value"
+    if fmt == "md":
+        assert "| key | value |" in result.stdout
+
+
+def test_bad_format_is_a_usage_error(cli) -> None:
+    result = cli("--format", "yaml", "paths")
+    assert result.exit_code == 2
+
+
+def test_invalid_profile_is_invalid_input(cli) -> None:
+    result = cli("--profile", "../x", "paths", "--json")
+    assert result.exit_code == EXIT_CODES["INVALID_INPUT"]
+    assert json.loads(result.stdout)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_exit_codes_are_distinct_and_documented() -> None:
+    codes = list(EXIT_CODES.values())
+    assert len(codes) == len(set(codes))
+    assert not {0, 1, 2, 10} & set(codes)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for name, code in EXIT_CODES.items():
+        assert f"| {name} | {code} |" in readme, name
+
+
+def test_every_error_class_has_an_exit_code() -> None:
+    from finanalytics_cli.engine import errors
+
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.AnalyticsError) and c is not errors.AnalyticsError
+    ]
+    assert classes
+    for c in classes:
+        assert c.code in EXIT_CODES, c
+        assert c.__doc__, c
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_library_does_not_import_typer_or_rich() -> None:
+    pkg = Path(__file__).parents[2] / "finanalytics_cli"
+    mods = [f"finanalytics_cli.{sub}.{p.stem}" for sub in ("engine", "privacy") for p in (pkg / sub).glob("*.py")]
+    loaded = _modules_after("\n".join(f"import {m}" for m in mods))
+    assert not {m for m in loaded if m.split(".")[0] in ("typer", "rich", "click")}
+
+
+HEAVY = ("polars", "duckdb", "sklearn", "lightgbm", "statsforecast", "opendp")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_help_and_version_import_no_heavy_library(argv: list[str]) -> None:
+    code = (
+        "import sys\nfrom finanalytics_cli.app import app\n"
+        f"try:\n    app({argv!r}, prog_name='finanalytics')\nexcept SystemExit:\n    pass\n"
+    )
+    loaded = _modules_after(code)
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY}
+
+
+def test_unexpected_error_has_no_traceback(cli, isolated_home: Path) -> None:
+    # A key file that is a directory makes the OS raise where no one expects it.
+    from finanalytics_cli.engine.paths import resolve_paths
+
+    p = resolve_paths()
+    p.data_dir.mkdir(parents=True)
+    p.db_path.write_bytes(b"\0" * 8 + b"DUCK" + b"\0" * 4096)
+    p.key_path.mkdir()
+    result = cli("key", "status")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.stdout + result.stderr

@@ -1,0 +1,122 @@
+"""init, paths, key and demo through the real CLI, on real encrypted stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from finanalytics_cli.exit_codes import EXIT_CODES
+from tests.conftest import PASSPHRASE, env_without_passphrase
+
+
+def test_init_creates_encrypted_store_once(cli) -> None:
+    out = cli.json("init")["data"]
+    assert out["created"] is True
+    assert out["encrypted"] is True and out["cipher"] == "GCM"
+    assert out["protected_by"] == "passphrase"
+    assert stat.S_IMODE(os.stat(out["key_path"]).st_mode) == 0o600
+    again = cli.json("init")["data"]
+    assert again["created"] is False
+    assert PASSPHRASE not in json.dumps(out)
+
+
+def test_profiles_are_separate(cli) -> None:
+    a = cli.json("--profile", "alice", "init")["data"]
+    b = cli.json("init", "--profile", "bob")["data"]
+    assert a["db_path"] != b["db_path"]
+    assert cli.json("paths", "--profile", "alice")["data"]["store_exists"] is True
+    assert cli.json("paths", "--profile", "carol")["data"]["store_exists"] is False
+
+
+def test_db_option(cli, tmp_path: Path) -> None:
+    db = tmp_path / "elsewhere" / "my.duckdb"
+    out = cli.json("--db", str(db), "init")["data"]
+    assert out["db_path"] == str(db)
+    assert db.exists() and Path(str(db) + ".key").exists()
+
+
+def test_key_status_change_passphrase_and_rotate(cli) -> None:
+    cli.json("init")
+    status = cli.json("key", "status")["data"]
+    assert status["protected_by"] == "passphrase"
+    assert status["key_file_mode"] == "0o600"
+    assert status["database_cipher"] == "GCM"
+    changed = cli.json("key", "change-passphrase", env={"FINANALYTICS_NEW_PASSPHRASE": "new passphrase 2"})
+    assert changed["data"]["protected_by"] == "passphrase"
+    wrong = cli("key", "status", "--json")
+    assert wrong.exit_code == EXIT_CODES["KEY_UNAVAILABLE"]
+    assert "wrong passphrase" in json.loads(wrong.stdout)["error"]["message"]
+    new_env = {"FINANALYTICS_PASSPHRASE": "new passphrase 2"}
+    before = cli.json("key", "status", env=new_env)["data"]["data_key_id"]
+    rotated = cli.json("key", "rotate", env=new_env)["data"]
+    assert rotated["data_key_id"] != before
+    assert rotated["database_encrypted"] is True
+    assert cli.json("key", "status", env=new_env)["data"]["data_key_id"] == rotated["data_key_id"]
+
+
+def test_non_interactive_without_passphrase_is_key_unavailable(tmp_path: Path) -> None:
+    env = env_without_passphrase()
+    proc = subprocess.run(
+        [sys.executable, "-m", "finanalytics_cli", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert proc.returncode == EXIT_CODES["KEY_UNAVAILABLE"]
+    assert "FINANALYTICS_PASSPHRASE" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_non_duckdb_file_at_db(cli, tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("hello\n" * 1000)
+    result = cli("--db", str(bogus), "key", "status", "--json")
+    assert result.exit_code == EXIT_CODES["STORE_CORRUPT"]
+    assert bogus.read_text() == "hello\n" * 1000
+
+
+def test_second_writer_gets_store_locked_exit_code(cli) -> None:
+    cli.json("init")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom finanalytics_cli.engine.paths import resolve_paths\n"
+            "from finanalytics_cli.engine.store import Store\ns = Store.open(resolve_paths())\n"
+            "print('ready', flush=True)\ntime.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = cli("key", "rotate", "--json")
+        assert result.exit_code == EXIT_CODES["STORE_LOCKED"]
+        err = json.loads(result.stdout)["error"]
+        assert err["retryable"] is True and "--wait" in err["message"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_demo_runs_and_leaves_nothing(cli, isolated_home: Path) -> None:
+    out = cli.json("demo")
+    assert out["data"]["transactions"] > 50
+    assert out["data"]["spending"] > 0
+    cats = {r["category"] for r in out["data"]["spending_by_month"]}
+    assert "Transfers" not in cats and "Groceries" in cats
+    assert out["meta"]["store"] == "removed"
+
+
+def test_demo_keep_with_profile(cli) -> None:
+    out = cli.json("--profile", "demo1", "demo", "--keep")
+    assert out["meta"]["store"] == "kept"
+    assert cli.json("--profile", "demo1", "paths")["data"]["store_exists"] is True
+    refused = cli("--profile", "demo1", "demo", "--json")
+    assert refused.exit_code == EXIT_CODES["INVALID_INPUT"]

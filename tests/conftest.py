@@ -1,0 +1,76 @@
+"""Shared fixtures: every test runs against a temporary FINANALYTICS_HOME, never the
+real home directory or the real OS keyring."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+PASSPHRASE = "test passphrase 1"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "fa-home"
+    monkeypatch.setenv("FINANALYTICS_HOME", str(home))
+    monkeypatch.setenv("FINANALYTICS_PASSPHRASE", PASSPHRASE)
+    # keyring's own switch: the "fail" backend, so no test reaches the real keyring.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("FINANALYTICS_NO_KEYRING", "1")
+    for var in ("FINANALYTICS_PROFILE", "FINANALYTICS_DEBUG", "FINANALYTICS_NEW_PASSPHRASE", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    yield home
+
+
+class Cli:
+    """Runs the real CLI in-process and parses JSON output."""
+
+    def __init__(self) -> None:
+        from finanalytics_cli.app import app
+
+        self.app = app
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
+        return self.runner.invoke(self.app, list(args), input=input, env=env, catch_exceptions=False)
+
+    def json(self, *args: str, expect_exit: int = 0, **kw: Any) -> dict[str, Any]:
+        result = self(*args, "--json", **kw)
+        assert result.exit_code == expect_exit, (result.exit_code, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def store_paths(isolated_home: Path) -> Any:
+    from finanalytics_cli.engine.paths import resolve_paths
+
+    return resolve_paths()
+
+
+@pytest.fixture
+def store(store_paths: Any) -> Iterator[Any]:
+    """A fresh, real, encrypted store."""
+    from finanalytics_cli.engine.store import Store
+
+    s = Store.create(store_paths)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def env_without_passphrase() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("FINANALYTICS_PASSPHRASE", None)
+    return env

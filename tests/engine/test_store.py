@@ -1,0 +1,296 @@
+"""The encrypted store, against real DuckDB files on disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finanalytics_cli.engine import migrations
+from finanalytics_cli.engine.errors import (
+    KeyUnavailable,
+    SchemaTooNew,
+    StoreCorrupt,
+    StoreLocked,
+    StoreNotFound,
+    StoreUnwritable,
+)
+from finanalytics_cli.engine.ledger import NewTransaction, ensure_account, insert_transactions
+from finanalytics_cli.engine.store import Store
+from finanalytics_cli.privacy.keys import KeyFile
+
+SECRET_PAYEE = "ZQXJ SECRET PAYEE 8841"
+
+
+def _add_secret(store: Store, n: int = 1) -> None:
+    with store.transaction() as con:
+        acc = ensure_account(con, "Checking")
+        insert_transactions(
+            con,
+            acc,
+            None,
+            [NewTransaction(dt.date(2024, 3, 1), Decimal("-12.34"), "USD", SECRET_PAYEE) for _ in range(n)],
+        )
+
+
+def _file_bytes(paths: Any) -> bytes:
+    data = paths.db_path.read_bytes()
+    wal = paths.db_path.with_name(paths.db_path.name + ".wal")
+    if wal.exists():
+        data += wal.read_bytes()
+    return data
+
+
+def test_store_is_encrypted_with_gcm(store: Store) -> None:
+    assert store.encryption_info() == {"encrypted": True, "cipher": "GCM"}
+
+
+def test_payee_is_not_in_database_or_wal_bytes(store: Store, store_paths: Any) -> None:
+    _add_secret(store, n=50)
+    # Before a checkpoint the rows sit in the WAL; after it, in the database file.
+    assert SECRET_PAYEE.encode() not in _file_bytes(store_paths)
+    store.con.execute("CHECKPOINT")
+    assert SECRET_PAYEE.encode() not in _file_bytes(store_paths)
+    store.close()
+    with Store.open(store_paths, readonly=True) as again:
+        assert (
+            again.con.execute("SELECT count(*) FROM transactions WHERE payee_raw = ?", [SECRET_PAYEE]).fetchone()[0]
+            == 50
+        )
+        assert again.con.execute("SELECT amount FROM transactions LIMIT 1").fetchone()[0] == Decimal("-12.34")
+
+
+def test_wrong_passphrase_fails_cleanly(store: Store, store_paths: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.close()
+    before = store_paths.db_path.read_bytes()
+    monkeypatch.setenv("FINANALYTICS_PASSPHRASE", "not the passphrase")
+    with pytest.raises(KeyUnavailable, match="wrong passphrase"):
+        Store.open(store_paths)
+    assert store_paths.db_path.read_bytes() == before
+
+
+def test_no_passphrase_and_nobody_to_ask_is_key_unavailable(
+    store: Store, store_paths: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.close()
+    monkeypatch.delenv("FINANALYTICS_PASSPHRASE")
+    with pytest.raises(KeyUnavailable, match="FINANALYTICS_PASSPHRASE"):
+        Store.open(store_paths)
+
+
+def test_key_file_from_another_store_fails_cleanly(store: Store, store_paths: Any, tmp_path: Path) -> None:
+    store.close()
+    from finanalytics_cli.engine.paths import resolve_paths
+
+    other = resolve_paths("other")
+    Store.create(other).close()
+    store_paths.key_path.write_bytes(other.key_path.read_bytes())
+    with pytest.raises(KeyUnavailable, match="does not open this database"):
+        Store.open(store_paths)
+
+
+def test_missing_and_corrupted_key_file(store: Store, store_paths: Any) -> None:
+    store.close()
+    saved = store_paths.key_path.read_bytes()
+    store_paths.key_path.unlink()
+    with pytest.raises(KeyUnavailable, match="missing"):
+        Store.open(store_paths)
+    store_paths.key_path.write_bytes(b"{not json")
+    with pytest.raises(StoreCorrupt, match="damaged"):
+        Store.open(store_paths)
+    store_paths.key_path.write_bytes(saved[:-40])
+    with pytest.raises(StoreCorrupt):
+        Store.open(store_paths)
+
+
+def test_non_duckdb_file_is_refused_untouched(tmp_path: Path) -> None:
+    from finanalytics_cli.engine.paths import resolve_paths
+
+    bogus = tmp_path / "notes.txt"
+    bogus.write_bytes(b"this is not a database\n" * 500)
+    p = resolve_paths(None, bogus)
+    with pytest.raises(StoreCorrupt, match="not a DuckDB database"):
+        Store.open(p)
+    assert bogus.read_bytes() == b"this is not a database\n" * 500
+    assert not p.key_path.exists()
+
+
+def test_truncated_database_is_store_corrupt(store: Store, store_paths: Any) -> None:
+    _add_secret(store)
+    store.con.execute("CHECKPOINT")
+    store.close()
+    data = store_paths.db_path.read_bytes()
+    store_paths.db_path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(StoreCorrupt):
+        with Store.open(store_paths) as s:
+            s.con.execute("SELECT * FROM transactions").fetchall()
+
+
+def test_missing_store_says_run_init(store_paths: Any) -> None:
+    with pytest.raises(StoreNotFound, match="finanalytics init"):
+        Store.open(store_paths)
+
+
+def test_newer_schema_is_refused_and_untouched(store: Store, store_paths: Any) -> None:
+    store.con.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'm099_from_the_future')")
+    store.con.execute("CHECKPOINT")
+    store.close()
+    before = store_paths.db_path.read_bytes()
+    with pytest.raises(SchemaTooNew, match="upgrade finanalytics"):
+        Store.open(store_paths)
+    with pytest.raises(SchemaTooNew):
+        Store.open(store_paths, readonly=True)
+    assert store_paths.db_path.read_bytes() == before
+
+
+def test_unwritable_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finanalytics_cli.engine.paths import resolve_paths
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("FINANALYTICS_HOME", str(blocker / "home"))
+    with pytest.raises(StoreUnwritable):
+        Store.create(resolve_paths())
+    assert blocker.read_text() == "x"
+
+
+def test_migrations_are_named_ordered_and_recorded(store: Store) -> None:
+    rows = store.con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    assert [name for _, name in rows] == [name for name, _ in migrations.MIGRATIONS]
+    assert [v for v, _ in rows] == list(range(1, len(migrations.MIGRATIONS) + 1))
+    tables = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for t in (
+        "users",
+        "accounts",
+        "imports",
+        "transactions",
+        "rejected_rows",
+        "categories",
+        "rules",
+        "financial_profiles",
+        "financial_insights",
+        "ml_models",
+        "deployments",
+        "experiments",
+        "features",
+        "model_predictions",
+        "goals",
+        "budgets",
+        "privacy_ledger",
+        "audit_log",
+        "schema_migrations",
+    ):
+        assert t in tables
+    money = store.con.execute(
+        "SELECT data_type FROM duckdb_columns() WHERE table_name='transactions' AND column_name='amount'"
+    ).fetchone()[0]
+    assert money == "DECIMAL(18,2)"
+    cats = {r[0] for r in store.con.execute("SELECT name FROM categories WHERE parent IS NULL").fetchall()}
+    assert {"Income", "Housing", "Transfers", "Uncategorized", "Gifts & donations"} <= cats
+    assert store.con.execute("SELECT kind FROM categories WHERE name='Transfers'").fetchone()[0] == "transfer"
+
+
+def test_rotate_keeps_data_and_retires_old_key(store: Store, store_paths: Any) -> None:
+    _add_secret(store, n=3)
+    old_key = store.keys.active
+    store.rotate_key()
+    assert store.keys.active != old_key
+    assert store.encryption_info()["cipher"] == "GCM"
+    store.close()
+    with Store.open(store_paths) as again:
+        assert again.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 3
+        # Sequences survive the copy: new ids do not collide.
+        _add_secret(again)
+        assert again.con.execute("SELECT count(DISTINCT tx_id) FROM transactions").fetchone()[0] == 4
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    with pytest.raises(duckdb.Error):
+        con.execute(f"ATTACH '{store_paths.db_path}' AS x (ENCRYPTION_KEY '{old_key.hex()}', READ_ONLY)")
+    assert SECRET_PAYEE.encode() not in _file_bytes(store_paths)
+
+
+def test_rotation_interrupted_before_replace_is_undone(store: Store, store_paths: Any) -> None:
+    _add_secret(store)
+    kf = KeyFile(store_paths.key_path)
+    kf.add_pending(store.keys)  # crash right after step 1
+    store.close()
+    assert KeyFile(store_paths.key_path).status()["rotation_pending"]
+    with Store.open(store_paths) as again:
+        assert again.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 1
+    assert not KeyFile(store_paths.key_path).status()["rotation_pending"]
+
+
+def test_rotation_interrupted_after_replace_is_finished(store: Store, store_paths: Any) -> None:
+    _add_secret(store)
+    keys = KeyFile(store_paths.key_path).add_pending(store.keys)
+    db = store_paths.db_path
+    tmp = db.with_name("copy.duckdb")
+    store.con.execute(f"ATTACH '{tmp}' AS cp (ENCRYPTION_KEY '{keys.pending.hex()}')")
+    store.con.execute("COPY FROM DATABASE fa TO cp")
+    store.con.execute("DETACH cp")
+    store.close()
+    tmp.replace(db)  # crash right after step 3
+    with Store.open(store_paths) as again:
+        assert again.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 1
+        assert again.keys.active == keys.pending
+    assert not KeyFile(store_paths.key_path).status()["rotation_pending"]
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from finanalytics_cli.engine.paths import resolve_paths
+    from finanalytics_cli.engine.store import Store
+    s = Store.open(resolve_paths())
+    print("ready", flush=True)
+    time.sleep(float(sys.argv[1]))
+    s.close()
+    """
+)
+
+
+def _hold_store(seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_second_writer_gets_store_locked(store: Store, store_paths: Any) -> None:
+    store.close()
+    holder = _hold_store(30)
+    try:
+        with pytest.raises(StoreLocked) as info:
+            Store.open(store_paths)
+        assert info.value.retryable
+        with pytest.raises(StoreLocked):
+            Store.open(store_paths, readonly=True)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_writer_waits_for_the_lock(store: Store, store_paths: Any) -> None:
+    store.close()
+    holder = _hold_store(1.0)
+    try:
+        with Store.open(store_paths, wait=20) as s:
+            assert s.con.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        holder.wait()
+
+
+def test_readers_share(store: Store, store_paths: Any) -> None:
+    store.close()
+    with Store.open(store_paths, readonly=True) as a, Store.open(store_paths, readonly=True) as b:
+        assert (
+            a.con.execute("SELECT count(*) FROM categories").fetchone()
+            == b.con.execute("SELECT count(*) FROM categories").fetchone()
+        )

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from finanalytics_cli.engine.errors import KeyUnavailable, StoreCorrupt
+from finanalytics_cli.privacy.keys import KeyFile, keyring_usable
+
+
+def test_key_file_is_0600_and_holds_no_plain_key(tmp_path: Path) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    keys = kf.create()
+    mode = stat.S_IMODE((tmp_path / "s.key").stat().st_mode)
+    assert mode == 0o600
+    raw = (tmp_path / "s.key").read_text()
+    assert keys.active.hex() not in raw
+    assert json.loads(raw)["kek"]["source"] == "passphrase"
+
+
+def test_unlock_roundtrip_and_wrong_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    keys = kf.create()
+    assert kf.unlock().active == keys.active
+    monkeypatch.setenv("FINANALYTICS_PASSPHRASE", "something else entirely")
+    with pytest.raises(KeyUnavailable, match="wrong passphrase"):
+        kf.unlock()
+
+
+def test_change_passphrase_keeps_the_data_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    keys = kf.create()
+    salt_before = json.loads((tmp_path / "s.key").read_text())["kek"]["salt"]
+    kf.change_passphrase("a brand new passphrase")
+    assert stat.S_IMODE((tmp_path / "s.key").stat().st_mode) == 0o600
+    assert json.loads((tmp_path / "s.key").read_text())["kek"]["salt"] != salt_before
+    with pytest.raises(KeyUnavailable):
+        kf.unlock()  # the old passphrase (still in the environment) no longer works
+    monkeypatch.setenv("FINANALYTICS_PASSPHRASE", "a brand new passphrase")
+    assert kf.unlock().active == keys.active
+
+
+def test_short_passphrase_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINANALYTICS_PASSPHRASE", "short")
+    with pytest.raises(KeyUnavailable, match="at least"):
+        KeyFile(tmp_path / "s.key").create()
+    assert not (tmp_path / "s.key").exists()
+
+
+def test_prompt_is_used_when_no_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FINANALYTICS_PASSPHRASE")
+    asked: list[tuple[str, bool]] = []
+
+    def provider(prompt: str, confirm: bool) -> str:
+        asked.append((prompt, confirm))
+        return "typed at the prompt"
+
+    kf = KeyFile(tmp_path / "s.key", provider)
+    keys = kf.create()
+    assert asked[0][1] is True  # a new passphrase is confirmed
+    assert kf.unlock().active == keys.active
+
+
+def test_no_keyring_in_tests() -> None:
+    assert keyring_usable() is False
+
+
+def test_status_reveals_no_secret(tmp_path: Path) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    keys = kf.create()
+    status = json.dumps(kf.status())
+    assert keys.active.hex() not in status
+    assert "wrapped" not in status and "salt" not in status
+
+
+def test_future_key_file_version_refused(tmp_path: Path) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    kf.create()
+    doc = json.loads((tmp_path / "s.key").read_text())
+    doc["version"] = 99
+    (tmp_path / "s.key").write_text(json.dumps(doc))
+    with pytest.raises(StoreCorrupt, match="newer"):
+        kf.unlock()
