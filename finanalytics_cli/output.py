@@ -258,7 +258,7 @@ def render_table(result: Result) -> None:
         if isinstance(body, Mapping):
             table = Table(title=title, show_header=False, title_justify="left")
             table.add_column("key", style="bold")
-            table.add_column("value")
+            table.add_column("value", overflow="fold")
             for k, v in body.items():
                 table.add_row(str(k).replace("_", " "), _cell(v))
         else:

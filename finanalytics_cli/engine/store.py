@@ -135,8 +135,12 @@ class Store:
         readonly: bool = False,
         wait: float = 0.0,
         passphrase_provider: PassphraseProvider = no_prompt,
+        keys: UnlockedKeys | None = None,
     ) -> Store:
-        """Open an existing store (applying pending migrations when writable)."""
+        """Open an existing store (applying pending migrations when writable).
+
+        ``keys``: already unlocked keys of this store (so a passphrase is asked once).
+        """
         db = paths.db_path
         if not db.exists():
             if db.parent.exists() and paths.key_path.exists():
@@ -148,7 +152,8 @@ class Store:
         deadline = time.monotonic() + max(wait, 0.0)
         lock.acquire(exclusive=not readonly, deadline=deadline)
         try:
-            keys = keyfile.unlock()
+            if keys is None:
+                keys = keyfile.unlock()
             con = _connect(need_write=not readonly)
             _recover_rotation(paths, keyfile, keys)
             _attach(con, db, keys.active, readonly=readonly, deadline=deadline)
@@ -159,9 +164,9 @@ class Store:
             if readonly:
                 if pending_migrations(con):
                     store.close()
-                    with cls.open(paths, readonly=False, wait=wait, passphrase_provider=passphrase_provider):
+                    with cls.open(paths, readonly=False, wait=wait, keys=keys):
                         pass
-                    return cls.open(paths, readonly=True, wait=wait, passphrase_provider=passphrase_provider)
+                    return cls.open(paths, readonly=True, wait=wait, keys=keys)
             else:
                 migrate(con)
             return store
@@ -207,7 +212,7 @@ class Store:
             lock.release()
             raise
         lock.release()
-        return cls.open(paths, passphrase_provider=passphrase_provider)
+        return cls.open(paths, keys=keys)
 
     def close(self) -> None:
         if self.con is not None:

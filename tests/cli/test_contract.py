@@ -145,3 +145,45 @@ def test_unexpected_error_has_no_traceback(cli, isolated_home: Path) -> None:
     result = cli("key", "status")
     assert result.exit_code != 0
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_quiet_silences_messages_but_not_results(cli) -> None:
+    loud = cli("init", "--format", "json")
+    assert loud.stderr.strip()
+    quiet = cli("init", "--format", "json", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert json.loads(quiet.stdout)["data"]["created"] is False
+
+
+def test_no_color_prints_no_escape_codes(cli) -> None:
+    result = cli("paths", "--format", "table", "--no-color")
+    assert "\x1b[" not in result.stdout
+
+
+def test_unwritable_home_is_its_own_error(cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli("init", "--json", env={"FINANALYTICS_HOME": str(blocker / "home")})
+    assert result.exit_code == EXIT_CODES["STORE_UNWRITABLE"]
+    assert json.loads(result.stdout)["error"]["code"] == "STORE_UNWRITABLE"
+
+
+def test_readme_reference_lists_every_command() -> None:
+    from typer.main import get_command
+
+    from finanalytics_cli.app import app
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+
+    def walk(cmd, prefix):
+        subs = getattr(cmd, "commands", None)
+        if not subs:
+            yield prefix
+            return
+        for name, sub in subs.items():
+            yield from walk(sub, f"{prefix} {name}")
+
+    names = list(walk(get_command(app), "finanalytics"))
+    assert len(names) > 3
+    for name in names:
+        assert f"`{name}" in readme, f"{name} missing from the README command reference"

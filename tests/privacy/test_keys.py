@@ -83,3 +83,59 @@ def test_future_key_file_version_refused(tmp_path: Path) -> None:
     (tmp_path / "s.key").write_text(json.dumps(doc))
     with pytest.raises(StoreCorrupt, match="newer"):
         kf.unlock()
+
+
+class _MemoryKeyring:
+    """An in-memory keyring backend, so the keyring path is tested without the OS keyring."""
+
+    def __init__(self) -> None:
+        import keyring.backend
+
+        class Backend(keyring.backend.KeyringBackend):
+            priority = 1  # type: ignore[assignment]
+            store: dict[tuple[str, str], str] = {}
+
+            def get_password(self, service: str, username: str) -> str | None:
+                return self.store.get((service, username))
+
+            def set_password(self, service: str, username: str, password: str) -> None:
+                self.store[(service, username)] = password
+
+            def delete_password(self, service: str, username: str) -> None:
+                self.store.pop((service, username), None)
+
+        self.backend = Backend()
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch):
+    import keyring
+
+    mem = _MemoryKeyring().backend
+    previous = keyring.get_keyring()
+    monkeypatch.delenv("FINANALYTICS_NO_KEYRING")
+    monkeypatch.delenv("FINANALYTICS_PASSPHRASE")
+    keyring.set_keyring(mem)
+    yield mem
+    keyring.set_keyring(previous)
+
+
+def test_keyring_wraps_the_key_when_usable(tmp_path: Path, memory_keyring) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    keys = kf.create()
+    assert kf.status()["protected_by"] == "keyring"
+    assert len(memory_keyring.store) == 1
+    assert kf.unlock().active == keys.active
+    memory_keyring.store.clear()
+    with pytest.raises(KeyUnavailable, match="keyring holds no key"):
+        kf.unlock()
+
+
+def test_change_passphrase_moves_from_keyring_to_passphrase(tmp_path: Path, memory_keyring, monkeypatch) -> None:
+    kf = KeyFile(tmp_path / "s.key")
+    keys = kf.create()
+    kf.change_passphrase("passphrase from now on")
+    assert kf.status()["protected_by"] == "passphrase"
+    assert memory_keyring.store == {}  # the keyring entry is removed
+    monkeypatch.setenv("FINANALYTICS_PASSPHRASE", "passphrase from now on")
+    assert kf.unlock().active == keys.active
