@@ -294,3 +294,20 @@ def test_readers_share(store: Store, store_paths: Any) -> None:
             a.con.execute("SELECT count(*) FROM categories").fetchone()
             == b.con.execute("SELECT count(*) FROM categories").fetchone()
         )
+
+
+def test_refuses_to_write_without_the_secure_crypto_module(store_paths: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from finanalytics_cli.engine.errors import EncryptionUnavailable
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "duckdb_extension_httpfs" else real_find_spec(name, *a),
+    )
+    with pytest.raises(EncryptionUnavailable, match="duckdb-extension-httpfs"):
+        Store.create(store_paths)
+    assert not store_paths.db_path.exists()
+    assert not store_paths.key_path.exists()
