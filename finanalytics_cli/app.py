@@ -194,10 +194,12 @@ def root(
 
 
 def _register() -> None:
-    from finanalytics_cli.commands import demo, key, store
+    from finanalytics_cli.commands import accounts, demo, imports, key, store
 
     store.register(app)
     demo.register(app)
+    imports.register(app)
+    accounts.register(app)
     app.add_typer(key.app, name="key")
 
 

@@ -119,20 +119,21 @@ def _is_rows(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(r, Mapping) for r in value)
 
 
-def _sections(result: Result) -> list[tuple[str | None, Any]]:
-    """Split data into (title, rows-or-mapping) sections for table and md output."""
+def _sections(result: Result) -> list[tuple[str | None, Any, Sequence[str] | None]]:
+    """Split data into (title, rows-or-mapping, columns) sections for table and md output."""
     data = to_jsonable_keep(result.data)
     if isinstance(data, list):
-        return [(result.title, data)]
+        return [(result.title, data, result.columns)]
     if not isinstance(data, Mapping):
-        return [(result.title, [{"value": data}])]
+        return [(result.title, [{"value": data}], None)]
     scalars = {k: v for k, v in data.items() if not _is_rows(v) and not isinstance(v, Mapping)}
-    sections: list[tuple[str | None, Any]] = []
+    sections: list[tuple[str | None, Any, Sequence[str] | None]] = []
     if scalars:
-        sections.append((result.title, scalars))
+        sections.append((result.title, scalars, None))
     for k, v in data.items():
         if _is_rows(v) or isinstance(v, Mapping):
-            sections.append((k.replace("_", " "), v))
+            cols = result.columns if k == result.rows_key else None
+            sections.append((k.replace("_", " "), v, cols))
     return sections
 
 
@@ -218,7 +219,7 @@ def _md_escape(text: str) -> str:
 
 def render_md(result: Result) -> str:
     parts: list[str] = []
-    for title, body in _sections(result):
+    for title, body, preferred in _sections(result):
         if title:
             parts.append(f"### {title}\n")
         if isinstance(body, Mapping):
@@ -226,7 +227,7 @@ def render_md(result: Result) -> str:
             cols = ["key", "value"]
         else:
             rows = [r if isinstance(r, Mapping) else {"value": r} for r in body]
-            cols = _columns(rows, result.columns if title == result.title else None)
+            cols = _columns(rows, preferred)
         if not rows:
             parts.append("_(none)_\n")
             continue
@@ -243,7 +244,10 @@ def _console(stderr: bool = False) -> Any:
 
     settings = current_settings()
     no_color = not settings.color or bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped tables (`| less`, cron mail) are not squeezed into 80 columns.
+    width = None if _isatty(stream) else max(160, int(os.environ.get("COLUMNS", "0") or 0))
+    return Console(stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
 def render_table(result: Result) -> None:
@@ -251,10 +255,10 @@ def render_table(result: Result) -> None:
 
     console = _console()
     sections = _sections(result)
-    if not sections or all(not body for _, body in sections):
+    if not sections or all(not body for _, body, _ in sections):
         console.print("(nothing to show)")
         return
-    for title, body in sections:
+    for title, body, preferred in sections:
         if isinstance(body, Mapping):
             table = Table(title=title, show_header=False, title_justify="left")
             table.add_column("key", style="bold")
@@ -263,7 +267,7 @@ def render_table(result: Result) -> None:
                 table.add_row(str(k).replace("_", " "), _cell(v))
         else:
             rows = [r if isinstance(r, Mapping) else {"value": r} for r in body]
-            cols = _columns(rows, result.columns if title == result.title else None)
+            cols = _columns(rows, preferred)
             table = Table(title=title, title_justify="left")
             for c in cols:
                 numeric = any(

@@ -38,9 +38,18 @@ def paths() -> Paths:
     return resolve_paths(s.profile, s.db)
 
 
-def open_store(*, readonly: bool = False) -> Store:
-    """Open the profile's store with the global --wait, prompting only on a terminal."""
+def open_store(*, readonly: bool = False, create: bool = False) -> Store:
+    """Open the profile's store with the global --wait, prompting only on a terminal.
+
+    ``create``: make the store first if this profile has none (commands that write data).
+    """
     from finanalytics_cli.engine.store import Store
+    from finanalytics_cli.output import message
 
     s = settings()
-    return Store.open(paths(), readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)
+    p = paths()
+    if create and not p.db_path.exists() and not p.key_path.exists():
+        store = Store.create(p, passphrase_provider=interactive_passphrase)
+        message(f"Created a new encrypted store at {p.db_path}.")
+        return store
+    return Store.open(p, readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)

@@ -22,7 +22,6 @@ def builtin_transactions(start: dt.date = dt.date(2026, 1, 1), months: int = 6, 
                 amount=Decimal(f"{amount:.2f}"),
                 currency="USD",
                 payee_raw=payee,
-                merchant=payee.title(),
                 category=category,
                 category_source="demo",
             )

@@ -1,13 +1,14 @@
-"""Accounts and transactions: the writes every importer shares."""
+"""Accounts and transactions: the writes and reads every command shares."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from finanalytics_cli.engine.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,6 @@ class NewTransaction:
     amount: Decimal
     currency: str
     payee_raw: str
-    merchant: str | None = None
     memo: str | None = None
     category: str | None = None
     category_source: str | None = None
@@ -26,21 +26,6 @@ class NewTransaction:
     is_pending: bool = False
     balance: Decimal | None = None
     raw_row: str | None = None
-
-
-def fingerprint(account_id: int, tx: NewTransaction) -> str:
-    """Identity of a transaction without its per-day occurrence index."""
-    basis = "|".join(
-        [
-            str(account_id),
-            tx.posted_date.isoformat(),
-            f"{tx.amount:.2f}",
-            tx.currency,
-            " ".join((tx.payee_raw or "").upper().split()),
-            " ".join((tx.memo or "").upper().split()),
-        ]
-    )
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
 
 
 def ensure_account(
@@ -66,38 +51,129 @@ def ensure_account(
 
 
 def insert_transactions(con: Any, account_id: int, import_id: int | None, txs: Iterable[NewTransaction]) -> int:
-    """Insert transactions, numbering identical ones on the same day. Returns the count."""
-    seen: dict[str, int] = {}
-    rows = []
-    for tx in txs:
-        fp = fingerprint(account_id, tx)
-        occurrence = seen.get(fp, 0)
-        seen[fp] = occurrence + 1
-        rows.append(
-            (
-                account_id,
-                import_id,
-                tx.posted_date,
-                tx.amount,
-                tx.currency,
-                tx.payee_raw,
-                tx.merchant,
-                tx.memo,
-                tx.category,
-                tx.category_source,
-                tx.fitid,
-                fp,
-                occurrence,
-                tx.is_pending,
-                tx.balance,
-                tx.raw_row,
-            )
+    """Store transactions through the importer's path (fingerprints, dedupe). Returns rows added."""
+    import polars as pl
+
+    from finanalytics_cli.engine.ingest.loader import load_batch
+
+    rows = [
+        {
+            "line_no": i,
+            "posted_date": t.posted_date,
+            "amount": t.amount,
+            "payee_raw": t.payee_raw,
+            "memo": t.memo,
+            "fitid": t.fitid,
+            "currency": t.currency,
+            "balance": t.balance,
+            "is_pending": t.is_pending,
+            "raw_row": t.raw_row,
+            "category": t.category,
+            "category_source": t.category_source,
+        }
+        for i, t in enumerate(txs, start=1)
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "line_no": pl.Int64,
+            "posted_date": pl.Date,
+            "amount": pl.Decimal(18, 2),
+            "payee_raw": pl.String,
+            "memo": pl.String,
+            "fitid": pl.String,
+            "currency": pl.String,
+            "balance": pl.Decimal(18, 2),
+            "is_pending": pl.Boolean,
+            "raw_row": pl.String,
+            "category": pl.String,
+            "category_source": pl.String,
+        },
+    )
+    return load_batch(con, account_id, import_id, frame, "USD").added
+
+
+def list_accounts(con: Any) -> list[dict[str, Any]]:
+    """Accounts with their balance: the latest known statement balance carried forward
+    by later transactions, or the sum of all transactions when none is known."""
+    rows = con.execute(
+        """
+        WITH anchor AS (
+            SELECT account_id, as_of, amount,
+                   row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC, created_at DESC) AS r
+            FROM balances
+        ),
+        a AS (SELECT * FROM anchor WHERE r = 1)
+        SELECT acc.account_id, acc.name, acc.account_type, acc.currency, acc.institution,
+               count(t.tx_id) AS transactions, min(t.posted_date) AS first_date, max(t.posted_date) AS last_date,
+               CASE WHEN any_value(a.as_of) IS NOT NULL
+                    THEN any_value(a.amount) + coalesce(sum(t.amount) FILTER (WHERE t.posted_date > a.as_of), 0)
+                    ELSE acc.opening_balance + coalesce(sum(t.amount), 0) END AS balance,
+               CASE WHEN any_value(a.as_of) IS NOT NULL THEN 'statement' ELSE 'sum of transactions' END
+                   AS balance_source
+        FROM accounts acc
+        LEFT JOIN transactions t ON t.account_id = acc.account_id
+        LEFT JOIN a ON a.account_id = acc.account_id
+        GROUP BY acc.account_id, acc.name, acc.account_type, acc.currency, acc.institution, acc.opening_balance
+        ORDER BY acc.account_id
+        """
+    ).fetchall()
+    keys = [
+        "account_id",
+        "name",
+        "type",
+        "currency",
+        "institution",
+        "transactions",
+        "first_date",
+        "last_date",
+        "balance",
+        "balance_source",
+    ]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+TX_LIST_COLUMNS = ["id", "date", "amount", "currency", "payee", "merchant", "account", "category"]
+
+
+def list_transactions(
+    con: Any,
+    *,
+    account: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    search: str | None = None,
+    limit: int | None = 100,
+) -> list[dict[str, Any]]:
+    """Transactions, newest first, filtered."""
+    if limit is not None and limit < 0:
+        raise InvalidInput("--limit must be 0 or more (0: no limit)")
+    if date_from and date_to and date_from > date_to:
+        raise InvalidInput(f"--from {date_from} is after --to {date_to}")
+    where, params = [], []
+    if account:
+        if not con.execute("SELECT 1 FROM accounts WHERE name = ?", [account]).fetchone():
+            names = [r[0] for r in con.execute("SELECT name FROM accounts ORDER BY name").fetchall()]
+            raise InvalidInput(f"no account named {account!r} (accounts: {', '.join(names) or 'none yet'})")
+        where.append("a.name = ?")
+        params.append(account)
+    if date_from:
+        where.append("t.posted_date >= ?")
+        params.append(date_from)
+    if date_to:
+        where.append("t.posted_date <= ?")
+        params.append(date_to)
+    if search:
+        where.append(
+            "(contains(lower(coalesce(t.payee_raw, '') || ' ' || coalesce(t.merchant, '') || ' ' || "
+            "coalesce(t.memo, '')), lower(?)))"
         )
-    if rows:
-        con.executemany(
-            "INSERT INTO transactions (account_id, import_id, posted_date, amount, currency, payee_raw, "
-            "merchant, memo, category, category_source, fitid, fingerprint, occurrence, is_pending, "
-            "balance, raw_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-    return len(rows)
+        params.append(search)
+    sql = (
+        "SELECT t.tx_id, t.posted_date, t.amount, t.currency, t.payee_raw, t.merchant, a.name, t.category "
+        "FROM transactions t JOIN accounts a USING (account_id)"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY t.posted_date DESC, t.tx_id DESC"
+        + (f" LIMIT {int(limit)}" if limit else "")
+    )
+    return [dict(zip(TX_LIST_COLUMNS, r, strict=True)) for r in con.execute(sql, params).fetchall()]

@@ -236,8 +236,30 @@ def m001_initial(con: Any) -> None:
     con.execute("INSERT INTO users (user_id, display_name) VALUES ('local', 'Local user')")
 
 
+def m002_import_tracking(con: Any) -> None:
+    """Saved CSV maps per account, balance anchors, and pending rows replaced on posting."""
+    con.execute("ALTER TABLE accounts ADD COLUMN csv_map VARCHAR")
+    con.execute(
+        f"""CREATE TABLE balances (
+            account_id INTEGER NOT NULL,
+            as_of DATE NOT NULL,
+            amount {MONEY} NOT NULL,
+            currency VARCHAR(3) NOT NULL,
+            source VARCHAR NOT NULL,
+            import_id INTEGER,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"""
+    )
+    # A pending row that later posts is moved here (not deleted), so `import undo` of
+    # the posting import can put it back.
+    con.execute(
+        "CREATE TABLE superseded_transactions AS SELECT *, NULL::BIGINT AS superseded_by_tx, "
+        "NULL::INTEGER AS superseded_by_import, NULL::TIMESTAMP AS superseded_at FROM transactions WHERE false"
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
+    ("m002_import_tracking", m002_import_tracking),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

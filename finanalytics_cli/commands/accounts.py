@@ -1,0 +1,64 @@
+"""`accounts` and `tx list`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import typer
+
+from finanalytics_cli.commands._common import open_store
+from finanalytics_cli.output import Result, emit
+
+tx_app = typer.Typer(help="List and inspect transactions.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("accounts")(accounts)
+    app.add_typer(tx_app, name="tx")
+
+
+def accounts() -> None:
+    """List accounts with their balances.
+
+    Example: finanalytics accounts --format json
+    """
+    from finanalytics_cli.engine.ledger import list_accounts
+
+    with open_store(readonly=True) as store:
+        rows = list_accounts(store.con)
+    emit(Result("accounts", rows, title="Accounts"))
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option) from None
+
+
+@tx_app.command("list")
+def tx_list(
+    account: str = typer.Option(None, "--account", help="Only this account."),
+    date_from: str = typer.Option(None, "--from", help="From this date (YYYY-MM-DD), inclusive."),
+    date_to: str = typer.Option(None, "--to", help="To this date (YYYY-MM-DD), inclusive."),
+    search: str = typer.Option(None, "--search", help="Text in the payee, merchant or memo."),
+    limit: int = typer.Option(100, "--limit", help="At most N rows, newest first (0: all).", min=0),
+) -> None:
+    """List transactions, newest first.
+
+    Example: finanalytics tx list --account Checking --from 2024-01-01 --search coffee
+    """
+    from finanalytics_cli.engine.ledger import TX_LIST_COLUMNS, list_transactions
+
+    with open_store(readonly=True) as store:
+        rows = list_transactions(
+            store.con,
+            account=account,
+            date_from=_date(date_from, "--from"),
+            date_to=_date(date_to, "--to"),
+            search=search,
+            limit=limit or None,
+        )
+    emit(Result("tx list", rows, columns=TX_LIST_COLUMNS, title="Transactions"))

@@ -1,0 +1,126 @@
+"""`import PATH...`, `import list`, `import undo IMPORT_ID`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from finanalytics_cli.commands._common import open_store, paths
+from finanalytics_cli.output import Result, emit, message, progress, warn
+
+FILE_COLUMNS = [
+    "file",
+    "status",
+    "format",
+    "accounts",
+    "read",
+    "added",
+    "duplicate",
+    "rejected",
+    "pending_matched",
+    "transfers_matched",
+    "import_id",
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "import",
+        help=(
+            "Import bank exports (CSV, OFX 1.x/2.x, QFX): files, directories, or - for stdin.\n\n"
+            "Also: `finanalytics import list` (history) and `finanalytics import undo IMPORT_ID`.\n\n"
+            "Example: finanalytics import ~/Downloads/checking.csv --account Checking"
+        ),
+        short_help="Import bank exports (CSV, OFX, QFX); `import list`, `import undo ID`.",
+    )(import_command)
+
+
+def import_command(
+    paths_: list[str] = typer.Argument(..., metavar="PATH...", help="Files, directories, or - for stdin."),
+    account: str = typer.Option(
+        None,
+        "--account",
+        help="The account these exports belong to (CSV needs it unless the store has one account; OFX names its own).",
+    ),
+    input_format: str = typer.Option(
+        "auto",
+        "--format",
+        help="Input format: auto, csv, ofx or qfx (other --format values choose the output format).",
+        metavar="[auto|csv|ofx|qfx]",
+    ),
+    map_: str = typer.Option(None, "--map", help="A TOML file (or saved map name) fixing the CSV layout."),
+    save_map: str = typer.Option(
+        None, "--save-map", help="Remember this file's CSV layout under NAME for the account."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Parse and check everything, store nothing."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse a whole file if any row is rejected."),
+) -> None:
+    if paths_ and paths_[0] == "list":
+        if len(paths_) > 1:
+            raise typer.BadParameter("`import list` takes no arguments (use ./list for a file named list)")
+        return _list_imports()
+    if paths_ and paths_[0] == "undo":
+        if len(paths_) != 2 or not paths_[1].isdigit():
+            raise typer.BadParameter("usage: finanalytics import undo IMPORT_ID (see `finanalytics import list`)")
+        return _undo(int(paths_[1]))
+    from finanalytics_cli.engine.ingest import ImportOptions, import_sources, sources_from_paths
+
+    sources = sources_from_paths(paths_, stdin=sys.stdin.buffer if "-" in paths_ else None)
+    options = ImportOptions(
+        account=account,
+        format=input_format,
+        map=map_,
+        save_map=save_map,
+        dry_run=dry_run,
+        strict=strict,
+        maps_dir=paths().maps_dir,
+    )
+    with open_store(create=True) as store, progress("Importing", total=len(sources)) as advance:
+        results = import_sources(store, sources, options, on_file=lambda r: advance(1))
+    failed = [r for r in results if r.status == "failed"]
+    for r in results:
+        if r.status == "failed":
+            warn(f"{r.file}: {r.error['message'] if r.error else 'failed'}")
+        elif r.rejected:
+            warn(f"{r.file}: {r.rejected} row(s) rejected (see rejected_rows in --json output)")
+    totals = {
+        k: sum(getattr(r, k) for r in results)
+        for k in ("read", "added", "duplicate", "rejected", "pending_matched", "transfers_matched")
+    }
+    totals["files"] = len(results)
+    totals["failed"] = len(failed)
+    if dry_run:
+        message("Dry run: nothing was stored.")
+    emit(
+        Result(
+            "import",
+            {"files": results, "totals": totals},
+            meta={"dry_run": dry_run},
+            columns=FILE_COLUMNS,
+            rows_key="files",
+            title="Import",
+        )
+    )
+    if failed:
+        from finanalytics_cli.exit_codes import exit_code_for
+
+        raise typer.Exit(exit_code_for(failed[0].error["code"] if failed[0].error else "INVALID_INPUT"))
+
+
+def _list_imports() -> None:
+    from finanalytics_cli.engine.ingest import list_imports
+
+    with open_store(readonly=True) as store:
+        rows = list_imports(store.con)
+    emit(Result("import list", rows, title="Imports"))
+
+
+def _undo(import_id: int) -> None:
+    from finanalytics_cli.engine.ingest import undo_import
+
+    with open_store() as store:
+        data: dict[str, Any] = undo_import(store, import_id)
+    message(f"Import {import_id} undone: {data['transactions_removed']} transaction(s) removed.")
+    emit(Result("import undo", data))

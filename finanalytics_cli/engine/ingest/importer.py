@@ -1,0 +1,492 @@
+"""The import pipeline for one or many files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput
+from finanalytics_cli.engine.ingest.csv_reader import ParsedExport, read_csv_export
+from finanalytics_cli.engine.ingest.decode import decode_export
+from finanalytics_cli.engine.ingest.layout import load_map
+from finanalytics_cli.engine.ingest.loader import load_batch, match_transfers
+from finanalytics_cli.engine.ingest.ofx import declared_encoding, looks_like_ofx, read_statements
+from finanalytics_cli.engine.ledger import ensure_account
+
+FORMATS = ("auto", "csv", "ofx", "qfx")
+MAX_FILE_BYTES = 512 * 1024 * 1024
+_MAP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SKIP_DIR_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One export to import: a display name and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class ImportOptions:
+    account: str | None = None
+    format: str = "auto"
+    map: str | None = None  # a TOML file path or the name of a saved map
+    save_map: str | None = None
+    dry_run: bool = False
+    strict: bool = False
+    maps_dir: Path | None = None
+
+
+@dataclass
+class FileImport:
+    """What happened to one file."""
+
+    file: str
+    status: str  # imported | dry-run | failed
+    format: str | None = None
+    accounts: list[str] = field(default_factory=list)
+    import_id: int | None = None
+    read: int = 0
+    added: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    pending_matched: int = 0
+    transfers_matched: int = 0
+    summary_lines_skipped: int = 0
+    layout: dict[str, Any] | None = None
+    checks: dict[str, Any] = field(default_factory=dict)
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    saved_map: str | None = None
+
+
+# -- reading sources --------------------------------------------------------------------
+def sources_from_paths(paths: list[str], stdin: BinaryIO | None = None) -> list[Source]:
+    """Files, directories (every non-hidden file in them, sorted) or '-' for stdin."""
+    if not paths:
+        raise InvalidInput("no file given: pass one or more files, directories, or - for standard input")
+    out: list[Source] = []
+    for p in paths:
+        if p == "-":
+            if stdin is None:
+                raise InvalidInput("- (standard input) is not available here")
+            out.append(Source("<stdin>", stdin.read(MAX_FILE_BYTES + 1)))
+            continue
+        path = Path(p).expanduser()
+        if path.is_dir():
+            files = sorted(
+                f
+                for f in path.rglob("*")
+                if f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                and f.name not in _SKIP_DIR_FILES
+            )
+            if not files:
+                raise InvalidInput(f"{p}: the directory holds no files")
+            out.extend(_read_file(f) for f in files)
+        elif path.exists():
+            out.append(_read_file(path))
+        else:
+            raise InvalidInput(f"{p}: no such file or directory")
+    return out
+
+
+def _read_file(path: Path) -> Source:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidInput(f"{path}: {size // 2**20} MiB is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
+        return Source(str(path), path.read_bytes())
+    except PermissionError:
+        raise InvalidInput(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+# -- format detection -------------------------------------------------------------------
+def detect_format(source: Source, requested: str) -> str:
+    if requested not in FORMATS:
+        raise InvalidInput(f"unknown import format {requested!r}; use one of {', '.join(FORMATS)}")
+    if requested in ("ofx", "qfx"):
+        return "ofx"
+    if requested == "csv":
+        return "csv"
+    data = source.data
+    if looks_like_ofx(data):
+        return "ofx"
+    head = data[:4096]
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    unsupported = [
+        (stripped.startswith(b"%PDF"), "a PDF statement"),
+        (stripped.startswith(b"PK\x03\x04"), "a ZIP or Excel (.xlsx) file; export CSV instead"),
+        (stripped.startswith(b"\xd0\xcf\x11\xe0"), "an old Excel (.xls) file; export CSV instead"),
+        (stripped[:6].upper() in (b"!TYPE:", b"!ACCOU", b"!OPTIO"), "a QIF file (not supported); export CSV or OFX"),
+        (b":20:" in head and (b":60F:" in head or b":25:" in head), "an MT940 statement (not supported)"),
+        (
+            stripped.startswith(b"074") and len(stripped.split(b"\n", 1)[0].strip()) >= 120,
+            "a GPC (ABO) statement (not supported); export CSV or OFX",
+        ),
+        (stripped.startswith(b"{") or stripped.startswith(b"["), "a JSON file, not a bank export"),
+        (
+            stripped.startswith(b"<") and not stripped.upper().startswith(b"<OFX"),
+            "an XML/HTML file that is not OFX (e.g. CAMT.053 is not supported)",
+        ),
+    ]
+    for hit, what in unsupported:
+        if hit:
+            raise InvalidInput(f"{source.name}: {what}")
+    return "csv"
+
+
+# -- the pipeline -----------------------------------------------------------------------
+def import_sources(
+    store: Any, sources: list[Source], options: ImportOptions, on_file: Callable[[FileImport], None] | None = None
+) -> list[FileImport]:
+    """Import each source in its own transaction. Failures are reported, not raised,
+    unless there is a single source (then its error propagates)."""
+    _check_options(options)
+    results = []
+    for src in sources:
+        try:
+            result = import_one(store, src, options)
+        except AnalyticsError as err:
+            if len(sources) == 1:
+                raise
+            result = FileImport(file=src.name, status="failed", error=err.to_dict())
+        results.append(result)
+        if on_file:
+            on_file(result)
+    return results
+
+
+def _check_options(options: ImportOptions) -> None:
+    if options.format not in FORMATS:
+        raise InvalidInput(f"unknown import format {options.format!r}; use one of {', '.join(FORMATS)}")
+    if options.save_map is not None and not _MAP_NAME.match(options.save_map):
+        raise InvalidInput(f"invalid map name {options.save_map!r}: letters, digits, '.', '_', '-'")
+    if options.account is not None and not options.account.strip():
+        raise InvalidInput("--account needs a non-empty name")
+
+
+def _map_overrides(store: Any, options: ImportOptions, account: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The --map overrides (file or saved name), or the account's saved map."""
+    ref = options.map
+    source = None
+    if ref is None and account:
+        row = store.con.execute("SELECT csv_map FROM accounts WHERE name = ?", [account]).fetchone()
+        if row and row[0]:
+            ref = row[0]
+    if ref is None:
+        return None, None
+    path = Path(ref).expanduser()
+    if not path.is_file() and options.maps_dir is not None and _MAP_NAME.match(ref):
+        path = options.maps_dir / f"{ref}.toml"
+    if not path.is_file():
+        raise InvalidInput(f"map {ref!r}: no such file, and no saved map of that name")
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"map {ref!r} cannot be read: {exc}") from None
+    return load_map(text, source), source
+
+
+def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
+    fmt = detect_format(src, options.format)
+    result = FileImport(file=src.name, status="dry-run" if options.dry_run else "imported", format=fmt)
+    con = store.con
+    if fmt == "ofx":
+        text, encoding = decode_export(src.data, src.name, declared_encoding(src.data))
+        statements = read_statements(text, src.name)
+        parsed = None
+    else:
+        account = _csv_account(store, options)
+        overrides, map_source = _map_overrides(store, options, account)
+        declared = (overrides or {}).pop("encoding", None)
+        text, encoding = decode_export(src.data, src.name, declared)
+        parsed = read_csv_export(text, src.name, encoding, overrides)
+        if map_source:
+            parsed.layout["map"] = map_source
+    sha = hashlib.sha256(src.data).hexdigest()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        import_id = con.execute(
+            "INSERT INTO imports (source_name, source_sha256, source_format, status) VALUES (?, ?, ?, 'running') "
+            "RETURNING import_id",
+            [os.path.basename(src.name), sha, fmt],
+        ).fetchone()[0]
+        result.import_id = import_id
+        if parsed is not None:
+            _load_csv(con, parsed, account, import_id, result)
+        else:
+            _load_ofx(con, statements, options.account, import_id, result, encoding)
+        if options.strict and result.rejected:
+            first = "; ".join(f"line {r['line_no']}: {r['reason']}" for r in result.rejected_rows[:3])
+            raise InvalidInput(
+                f"{src.name}: {result.rejected} row(s) rejected and --strict is set ({first}); nothing was imported"
+            )
+        result.transfers_matched = match_transfers(con, import_id)
+        account_id = None
+        if len(result.accounts) == 1:
+            account_id = con.execute("SELECT account_id FROM accounts WHERE name = ?", [result.accounts[0]]).fetchone()[
+                0
+            ]
+        con.execute(
+            "UPDATE imports SET account_id = ?, layout = ?, rows_read = ?, rows_added = ?, rows_duplicate = ?, "
+            "rows_rejected = ?, status = 'done' WHERE import_id = ?",
+            [
+                account_id,
+                json.dumps(
+                    {"layout": result.layout, "checks": result.checks, "accounts": result.accounts}, default=str
+                ),
+                result.read,
+                result.added,
+                result.duplicate,
+                result.rejected,
+                import_id,
+            ],
+        )
+        if options.save_map:
+            if parsed is None:
+                raise InvalidInput("--save-map applies to CSV files only (OFX needs no map)")
+            result.saved_map = _save_map(con, options, parsed, result.accounts[0])
+        if options.dry_run:
+            con.execute("ROLLBACK")
+            result.import_id = None
+        else:
+            con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _csv_account(store: Any, options: ImportOptions) -> str:
+    if options.account:
+        return options.account.strip()
+    names = [r[0] for r in store.con.execute("SELECT name FROM accounts ORDER BY account_id").fetchall()]
+    if len(names) == 1:
+        return names[0]
+    known = f" (accounts: {', '.join(names)})" if names else ""
+    raise InvalidInput(f"which account is this CSV export from? pass --account NAME{known}")
+
+
+def _record_rejects(con: Any, import_id: int, rejected: list[tuple[int, str, str]], result: FileImport) -> None:
+    if rejected:
+        con.executemany(
+            "INSERT INTO rejected_rows (import_id, line_no, reason, raw_row) VALUES (?, ?, ?, ?)",
+            [(import_id, ln, reason, raw) for ln, reason, raw in rejected],
+        )
+    result.rejected += len(rejected)
+    result.rejected_rows.extend(
+        {"line_no": ln, "reason": reason}
+        for ln, reason, _ in rejected[: 20 - len(result.rejected_rows)]
+        if len(result.rejected_rows) < 20
+    )
+
+
+def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, result: FileImport) -> None:
+    frame = parsed.frame
+    currency = _csv_currency(parsed)
+    account_id = ensure_account(con, account, currency=currency)
+    acct_currency = con.execute("SELECT currency FROM accounts WHERE account_id = ?", [account_id]).fetchone()[0]
+    stats = load_batch(con, account_id, import_id, frame, acct_currency)
+    _record_rejects(con, import_id, [(r.line_no, r.reason, r.raw_row) for r in parsed.rejected], result)
+    result.accounts = [account]
+    result.read = stats.read + len(parsed.rejected)
+    result.added, result.duplicate, result.pending_matched = stats.added, stats.duplicate, stats.pending_matched
+    result.summary_lines_skipped = parsed.skipped_lines
+    result.layout, result.checks = parsed.layout, parsed.checks
+    bal = parsed.checks.get("balance", {})
+    if bal.get("checked") and bal.get("mismatches", 1) <= 0.1 * bal["checked"] and frame.height:
+        # The chronologically last row's balance anchors the account's balance.
+        last = frame.tail(1) if bal.get("row_order") == "ascending" else frame.head(1)
+        row = last.row(0, named=True)
+        if row["balance"] is not None:
+            con.execute(
+                "INSERT INTO balances (account_id, as_of, amount, currency, source, import_id) "
+                "VALUES (?, ?, ?, ?, 'csv', ?)",
+                [account_id, row["posted_date"], row["balance"], acct_currency, import_id],
+            )
+
+
+def _csv_currency(parsed: ParsedExport) -> str:
+    cur = parsed.frame["currency"].drop_nulls()
+    if cur.len():
+        top = cur.value_counts(sort=True).row(0)[0]
+        if isinstance(top, str) and re.fullmatch(r"[A-Z]{3}", top):
+            return top
+    return "EUR" if parsed.layout.get("decimal_mark") == "," else "USD"
+
+
+def _load_ofx(
+    con: Any, statements: list[Any], account: str | None, import_id: int, result: FileImport, encoding: str
+) -> None:
+    import polars as pl
+
+    result.layout = {"encoding": encoding, "statements": len(statements)}
+    result.checks["statements"] = []
+    for st in statements:
+        name = _ofx_account_name(con, st, account, len(statements))
+        kind = {"creditcard": "credit_card", "investment": "investment"}.get(
+            st.kind, (st.account_type or "checking").lower()
+        )
+        account_id = ensure_account(
+            con, name, currency=st.currency, account_type=kind, institution=st.org, external_id=st.account_id
+        )
+        if st.account_id:
+            con.execute(
+                "UPDATE accounts SET external_id = coalesce(external_id, ?) WHERE account_id = ?",
+                [st.account_id, account_id],
+            )
+        frame = pl.DataFrame(
+            [{k: v for k, v in t.items() if k != "trntype"} for t in st.transactions],
+            schema={
+                "line_no": pl.Int64,
+                "posted_date": pl.Date,
+                "amount": pl.Decimal(18, 2),
+                "payee_raw": pl.String,
+                "memo": pl.String,
+                "fitid": pl.String,
+                "currency": pl.String,
+                "balance": pl.Decimal(18, 2),
+                "is_pending": pl.Boolean,
+                "raw_row": pl.String,
+            },
+        )
+        stats = load_batch(con, account_id, import_id, frame, st.currency)
+        _record_rejects(con, import_id, st.rejected, result)
+        result.read += stats.read + len(st.rejected)
+        result.added += stats.added
+        result.duplicate += stats.duplicate
+        result.pending_matched += stats.pending_matched
+        result.accounts.append(name)
+        if st.ledger_balance is not None:
+            as_of = st.ledger_date or (max(t["posted_date"] for t in st.transactions) if st.transactions else None)
+            if as_of is not None:
+                con.execute(
+                    "INSERT INTO balances (account_id, as_of, amount, currency, source, import_id) "
+                    "VALUES (?, ?, ?, ?, 'ofx', ?)",
+                    [account_id, as_of, st.ledger_balance, st.currency, import_id],
+                )
+        result.checks["statements"].append(
+            {
+                "account": name,
+                "type": st.kind,
+                "currency": st.currency,
+                "transactions": stats.read,
+                "ledger_balance": st.ledger_balance,
+            }
+        )
+
+
+def _ofx_account_name(con: Any, st: Any, account: str | None, n_statements: int) -> str:
+    tail = (st.account_id or "")[-4:]
+    if account and n_statements == 1:
+        return account.strip()
+    if st.account_id:
+        row = con.execute(
+            "SELECT name FROM accounts WHERE external_id = ? ORDER BY account_id LIMIT 1", [st.account_id]
+        ).fetchone()
+        if row:
+            return row[0]
+    label = {"creditcard": "Credit card", "investment": "Investment"}.get(st.kind, (st.account_type or "Bank").title())
+    base = account.strip() if account else (st.org or label)
+    return f"{base} {label.lower() if account or st.org else ''} …{tail}".replace("  ", " ").strip() if tail else base
+
+
+def _save_map(con: Any, options: ImportOptions, parsed: ParsedExport, account: str) -> str:
+    from finanalytics_cli.privacy.keys import write_private_file
+
+    if options.maps_dir is None:
+        raise InvalidInput("no directory for saved maps")
+    assert options.save_map is not None
+    options.maps_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = options.maps_dir / f"{options.save_map}.toml"
+    write_private_file(path, (parsed.map_toml or "").encode("utf-8"))
+    con.execute("UPDATE accounts SET csv_map = ? WHERE name = ?", [options.save_map, account])
+    return str(path)
+
+
+# -- history and undo -------------------------------------------------------------------
+def list_imports(con: Any) -> list[dict[str, Any]]:
+    rows = con.execute(
+        """
+        SELECT i.import_id, i.created_at, i.source_name, i.source_format, coalesce(a.name, '(several)'),
+               i.rows_read, i.rows_added, i.rows_duplicate, i.rows_rejected, i.status, i.undone_at
+        FROM imports i LEFT JOIN accounts a USING (account_id)
+        WHERE i.status <> 'running' ORDER BY i.import_id
+        """
+    ).fetchall()
+    keys = [
+        "import_id",
+        "imported_at",
+        "file",
+        "format",
+        "account",
+        "read",
+        "added",
+        "duplicate",
+        "rejected",
+        "status",
+        "undone_at",
+    ]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def undo_import(store: Any, import_id: int) -> dict[str, Any]:
+    """Remove everything one import added, restoring pending rows it replaced."""
+    con = store.con
+    row = con.execute("SELECT status, source_name FROM imports WHERE import_id = ?", [import_id]).fetchone()
+    if row is None:
+        raise InvalidInput(f"there is no import {import_id} (see `finanalytics import list`)")
+    if row[0] == "undone":
+        raise InvalidInput(f"import {import_id} ({row[1]}) was already undone")
+    with store.transaction():
+        removed = con.execute("SELECT count(*) FROM transactions WHERE import_id = ?", [import_id]).fetchone()[0]
+        restored = con.execute(
+            "SELECT count(*) FROM superseded_transactions WHERE superseded_by_import = ?", [import_id]
+        ).fetchone()[0]
+        con.execute(
+            """
+            UPDATE transactions SET is_transfer = false, transfer_tx_id = NULL,
+                   category = CASE WHEN category_source = 'transfer-match' THEN NULL ELSE category END,
+                   category_source = CASE WHEN category_source = 'transfer-match' THEN NULL ELSE category_source END
+            WHERE transfer_tx_id IN (SELECT tx_id FROM transactions WHERE import_id = ?)
+              AND import_id IS DISTINCT FROM ?
+            """,
+            [import_id, import_id],
+        )
+        con.execute("DELETE FROM transactions WHERE import_id = ?", [import_id])
+        cols = [
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'transactions' "
+                "AND database_name = current_database() ORDER BY column_index"
+            ).fetchall()
+        ]
+        col_list = ", ".join(cols)
+        con.execute(
+            f"INSERT INTO transactions ({col_list}) SELECT {col_list} FROM superseded_transactions "
+            "WHERE superseded_by_import = ?",
+            [import_id],
+        )
+        con.execute("DELETE FROM superseded_transactions WHERE superseded_by_import = ?", [import_id])
+        con.execute("DELETE FROM balances WHERE import_id = ?", [import_id])
+        con.execute("DELETE FROM rejected_rows WHERE import_id = ?", [import_id])
+        con.execute(
+            "UPDATE imports SET status = 'undone', undone_at = current_timestamp WHERE import_id = ?", [import_id]
+        )
+    return {
+        "import_id": import_id,
+        "file": row[1],
+        "transactions_removed": int(removed),
+        "pending_restored": int(restored),
+    }

@@ -1,0 +1,533 @@
+"""What a CSV export looks like: its layout, detected once for the whole file.
+
+Detection reads the text, not row by row: the delimiter from the first lines, the
+header among the first lines (preamble before it is skipped), column roles from header
+names in six languages, and — over whole columns — the date format (day/month order
+settled by every value), the decimal mark and thousands separator, and the sign
+convention. A ``--map`` TOML file can fix any of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from finanalytics_cli.engine.errors import InvalidInput
+
+DELIMITERS = (",", ";", "\t", "|")
+HEADER_SEARCH_LINES = 40
+
+# Header names per role, normalised (lower case, no accents, single spaces).
+# Earlier entries win when several columns could take a role.
+ROLE_NAMES: dict[str, list[str]] = {
+    "date": [
+        "booking date",
+        "transaction date",
+        "trans date",
+        "trans. date",
+        "posting date",
+        "posted date",
+        "date",
+        "buchungstag",
+        "buchungsdatum",
+        "datum",
+        "date d'operation",
+        "date operation",
+        "date de l'operation",
+        "date comptable",
+        "fecha",
+        "fecha operacion",
+        "fecha de operacion",
+        "fecha contable",
+        "data operazione",
+        "data contabile",
+        "data",
+        "transactiedatum",
+        "boekdatum",
+        "boekingsdatum",
+        "datum transactie",
+        "completed date",
+        "started date",
+        "date completed",
+        "created",
+        "date time",
+        "datetime",
+    ],
+    "value_date": [
+        "value date",
+        "valuta",
+        "wertstellung",
+        "valutadatum",
+        "date de valeur",
+        "fecha valor",
+        "data valuta",
+        "rentedatum",
+    ],
+    "amount": [
+        "amount",
+        "transaction amount",
+        "amt",
+        "net amount",
+        "amount (eur)",
+        "amount (usd)",
+        "amount (gbp)",
+        "betrag",
+        "umsatz",
+        "betrag (eur)",
+        "montant",
+        "montant (eur)",
+        "importe",
+        "importo",
+        "bedrag",
+        "bedrag (eur)",
+        "suma",
+        "summe",
+        "net",
+        "amount (total)",
+    ],
+    "debit": [
+        "debit",
+        "debits",
+        "withdrawal",
+        "withdrawals",
+        "paid out",
+        "money out",
+        "debit amount",
+        "outflow",
+        "soll",
+        "ausgang",
+        "belastung",
+        "debit (eur)",
+        "cargo",
+        "cargos",
+        "addebiti",
+        "addebito",
+        "uscite",
+        "af",
+        "afschrijving",
+        "out",
+        "spent",
+        "withdrawal amount",
+        "amount debit",
+        "withdrawal (-)",
+    ],
+    "credit": [
+        "credit",
+        "credits",
+        "deposit",
+        "deposits",
+        "paid in",
+        "money in",
+        "credit amount",
+        "inflow",
+        "haben",
+        "eingang",
+        "gutschrift",
+        "credit (eur)",
+        "abono",
+        "abonos",
+        "accrediti",
+        "accredito",
+        "entrate",
+        "bij",
+        "bijschrijving",
+        "in",
+        "received",
+        "deposit amount",
+        "amount credit",
+        "deposit (+)",
+    ],
+    "direction": [
+        "d/c",
+        "dr/cr",
+        "cr/dr",
+        "debit/credit",
+        "credit/debit",
+        "d/k",
+        "af/bij",
+        "soll/haben",
+        "s/h",
+        "cd",
+        "dc",
+        "sign",
+        "debit or credit",
+        "transaction type",
+        "type",
+        "credit debit indicator",
+    ],
+    "payee": [
+        "payee",
+        "merchant",
+        "description",
+        "transaction description",
+        "name",
+        "payee name",
+        "counterparty",
+        "beneficiary",
+        "label",
+        "libelle",
+        "libelle operation",
+        "remarque",
+        "narrative",
+        "details",
+        "empfanger",
+        "empfaenger",
+        "zahlungsempfanger",
+        "auftraggeber/empfanger",
+        "beguenstigter/zahlungspflichtiger",
+        "buchungstext",
+        "concepto",
+        "descripcion",
+        "beneficiario",
+        "descrizione",
+        "causale",
+        "omschrijving",
+        "naam / omschrijving",
+        "naam/omschrijving",
+        "tegenpartij",
+        "naam",
+        "gavejas",
+        "to",
+        "merchant name",
+        "transaction",
+        "title",
+        "nom",
+        "tiers",
+        "destinatario",
+        "ordinante",
+        "partner name",
+        "payer name",
+    ],
+    "memo": [
+        "memo",
+        "notes",
+        "note",
+        "reference",
+        "payment reference",
+        "verwendungszweck",
+        "mitteilung",
+        "communication",
+        "information",
+        "info",
+        "informations",
+        "observaciones",
+        "referencia",
+        "riferimento",
+        "mededelingen",
+        "omschrijving-1",
+        "paaiskinimai",
+        "purpose",
+        "comment",
+        "comments",
+        "remarks",
+    ],
+    "balance": [
+        "balance",
+        "running balance",
+        "saldo",
+        "kontostand",
+        "solde",
+        "current balance",
+        "available balance",
+        "balance (eur)",
+        "saldo (eur)",
+        "saldo na mutatie",
+        "runningbalance",
+    ],
+    "currency": [
+        "currency",
+        "ccy",
+        "wahrung",
+        "waehrung",
+        "devise",
+        "moneda",
+        "divisa",
+        "muntsoort",
+        "valiuta",
+        "currency code",
+    ],
+    "status": ["status", "state", "transaction status"],
+    "reference_id": [
+        "transaction id",
+        "id",
+        "reference number",
+        "ref",
+        "transaction reference",
+        "fitid",
+        "transferwise id",
+        "referenz",
+        "id transaction",
+    ],
+}
+
+# Values of a direction column that mean money out / money in.
+DEBIT_WORDS = {"d", "dr", "debit", "debito", "af", "s", "soll", "-", "out", "withdrawal", "db", "deb", "debet"}
+CREDIT_WORDS = {"c", "cr", "credit", "credito", "bij", "h", "haben", "k", "+", "in", "deposit", "cred"}
+
+# strptime formats tried over the whole date column; {sep} is the column's separator.
+_DATE_FORMATS = [
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%Y%m%d",
+    "%Y:%m:%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%m.%d.%Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d.%m.%y",
+    "%d-%m-%y",
+    "%m-%d-%y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+    "%d %b %y",
+    "%b %d %Y",
+]
+
+
+def normalise_header(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.strip().strip('"').strip("\ufeff")).encode("ascii", "ignore").decode()
+    return " ".join(text.lower().replace("_", " ").split())
+
+
+@dataclass
+class CsvLayout:
+    """Everything needed to read one CSV export; serialisable to a --map TOML."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quotechar: str = '"'
+    header_line: int | None = 1  # 1-based line of the header; None: no header
+    columns: list[str] = field(default_factory=list)
+    date_column: str | None = None
+    date_format: str | None = None
+    amount_column: str | None = None
+    debit_column: str | None = None
+    credit_column: str | None = None
+    direction_column: str | None = None
+    payee_column: str | None = None
+    memo_columns: list[str] = field(default_factory=list)
+    balance_column: str | None = None
+    currency_column: str | None = None
+    status_column: str | None = None
+    reference_column: str | None = None
+    decimal: str = "."
+    thousands: str | None = None
+    currency: str | None = None
+    invert_sign: bool = False
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        used = {
+            role: getattr(self, f"{role}_column")
+            for role in (
+                "date",
+                "amount",
+                "debit",
+                "credit",
+                "direction",
+                "payee",
+                "balance",
+                "currency",
+                "status",
+                "reference",
+            )
+            if getattr(self, f"{role}_column")
+        }
+        if self.memo_columns:
+            used["memo"] = ", ".join(self.memo_columns)
+        return {
+            "encoding": self.encoding,
+            "delimiter": {"\t": "tab"}.get(self.delimiter, self.delimiter),
+            "header_line": self.header_line,
+            "date_format": self.date_format,
+            "decimal_mark": self.decimal,
+            "thousands_separator": self.thousands,
+            "invert_sign": self.invert_sign,
+            "columns_used": used,
+            "evidence": self.evidence,
+        }
+
+    def to_toml(self) -> str:
+        """The --map TOML that reproduces this layout."""
+        keys = [
+            "encoding",
+            "delimiter",
+            "header_line",
+            "date_column",
+            "date_format",
+            "amount_column",
+            "debit_column",
+            "credit_column",
+            "direction_column",
+            "payee_column",
+            "memo_columns",
+            "balance_column",
+            "currency_column",
+            "status_column",
+            "reference_column",
+            "decimal",
+            "thousands",
+            "currency",
+            "invert_sign",
+        ]
+        data = asdict(self)
+        lines = ["# finanalytics CSV map (see `finanalytics import --help`)", "[csv]"]
+        for k in keys:
+            v = data[k]
+            if v is None or v == []:
+                continue
+            lines.append(f"{k} = {_toml_value(v)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+    return f'"{s}"'
+
+
+MAP_KEYS = set(CsvLayout.__dataclass_fields__) - {"columns", "evidence", "quotechar"}
+
+
+def load_map(text: str, source: str) -> dict[str, Any]:
+    """Parse a --map TOML document into layout overrides (validated)."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{source}: not valid TOML ({exc})") from None
+    table = doc.get("csv", doc)
+    if not isinstance(table, dict):
+        raise InvalidInput(f"{source}: expected a [csv] table")
+    unknown = sorted(set(table) - MAP_KEYS)
+    if unknown:
+        raise InvalidInput(f"{source}: unknown keys {', '.join(unknown)}; valid keys: {', '.join(sorted(MAP_KEYS))}")
+    if "memo_columns" in table and isinstance(table["memo_columns"], str):
+        table["memo_columns"] = [table["memo_columns"]]
+    if "decimal" in table and table["decimal"] not in (".", ","):
+        raise InvalidInput(f'{source}: decimal must be "." or ","')
+    if "delimiter" in table and table["delimiter"] in ("tab", "\\t"):
+        table["delimiter"] = "\t"
+    return table
+
+
+# -- detection ------------------------------------------------------------------------
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits the most lines into the same number (>1) of fields."""
+    best, best_score = ",", -1.0
+    sample = [ln for ln in lines if ln.strip()][:60]
+    if not sample:
+        return ","
+    for delim in DELIMITERS:
+        counts = []
+        for ln in sample:
+            try:
+                counts.append(len(next(csv.reader([ln], delimiter=delim))))
+            except (csv.Error, StopIteration):
+                counts.append(1)
+        multi = [c for c in counts if c > 1]
+        if not multi:
+            continue
+        mode = max(set(multi), key=multi.count)
+        # Lines agreeing on the mode matter most; more fields breaks ties.
+        score = multi.count(mode) / len(sample) * 1000 + mode
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return line.split(delimiter)
+
+
+def match_roles(header: list[str]) -> dict[str, int]:
+    """Column index per role from header names; exact names first, then containment."""
+    norm = [normalise_header(h) for h in header]
+    roles: dict[str, int] = {}
+    taken: set[int] = set()
+    for exact in (True, False):
+        for role, names in ROLE_NAMES.items():
+            if role in roles:
+                continue
+            for name in names:
+                hit = None
+                for i, h in enumerate(norm):
+                    if i in taken or not h:
+                        continue
+                    if (h == name) if exact else (role in _CONTAINS_ROLES and len(name) > 3 and _word_in(name, h)):
+                        hit = i
+                        break
+                if hit is not None:
+                    roles[role] = hit
+                    taken.add(hit)
+                    break
+    return roles
+
+
+_CONTAINS_ROLES = {"date", "amount", "debit", "credit", "payee", "memo", "balance", "currency"}
+
+
+def _word_in(name: str, header: str) -> bool:
+    return re.search(rf"(?:^|[\s(/_-]){re.escape(name)}(?:$|[\s)/_.:-])", header) is not None
+
+
+def header_score(cells: list[str]) -> int:
+    roles = match_roles(cells)
+    has_money = any(r in roles for r in ("amount", "debit", "credit"))
+    score = len(roles) + (3 if "date" in roles else 0) + (3 if has_money else 0)
+    # Data rows look like numbers and dates; headers do not.
+    numeric = sum(1 for c in cells if re.fullmatch(r"[\s$€£+\-()]*[\d.,]+[\s$€£)-]*", c or ""))
+    return score - 2 * numeric
+
+
+def find_header(lines: list[str], delimiter: str) -> int | None:
+    """0-based index of the header line among the first lines, or None."""
+    best, best_score = None, 5
+    for i, ln in enumerate(lines[:HEADER_SEARCH_LINES]):
+        if not ln.strip():
+            continue
+        s = header_score(split_line(ln, delimiter))
+        if s > best_score:
+            best, best_score = i, s
+    return best
+
+
+def _strip_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_sample_rows(text: str, delimiter: str, start: int, limit: int = 200) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = []
+    for i, row in enumerate(reader):
+        if i < start:
+            continue
+        rows.append(row)
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+DATE_FORMATS = _DATE_FORMATS

@@ -1,0 +1,213 @@
+"""Write a parsed batch into the store: dedupe, pending matching, transfer matching.
+
+Everything here runs inside the caller's database transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from finanalytics_cli.engine.ingest.payee import clean_merchant_series
+
+# Re-importing the same or an overlapping export must add nothing: a row's identity is
+# its fingerprint (account, date, amount, currency, payee, memo) plus its occurrence
+# index among identical rows of the same day, so two real identical purchases survive.
+_NORM = "upper(trim(regexp_replace(coalesce({col}, ''), '\\s+', ' ', 'g')))"
+FINGERPRINT_SQL = (
+    "left(sha256(concat_ws('|', CAST(? AS VARCHAR), strftime(posted_date, '%Y-%m-%d'), CAST(amount AS VARCHAR), "
+    f"currency, {_NORM.format(col='payee_raw')}, {_NORM.format(col='memo')})), 32)"
+)
+
+TRANSFER_WORDS = (
+    r"(?i)transfer|xfer|trnsfr|trf\b|überweisung|ueberweisung|umbuchung|übertrag|virement|transferencia|"
+    r"traspaso|trasferimento|giroconto|overboeking|overschrijving|payment thank you|thank you for your payment|"
+    r"autopay|card payment|credit card payment|creditcard payment|online payment|payment received|"
+    r"internet payment|epayment|to savings|from savings|to checking|from checking|own account|sweep"
+)
+TRANSFER_WINDOW_DAYS = 4
+PENDING_WINDOW_DAYS = 10
+PENDING_AMOUNT_TOLERANCE = 0.25  # tips and currency settlement move a pending amount
+
+TX_COLUMNS = (
+    "tx_id, account_id, import_id, posted_date, amount, currency, payee_raw, merchant, memo, category, "
+    "category_source, category_confidence, fitid, fingerprint, occurrence, is_pending, is_transfer, "
+    "transfer_tx_id, balance, raw_row, created_at"
+)
+
+
+@dataclass
+class LoadStats:
+    read: int = 0
+    added: int = 0
+    duplicate: int = 0
+    pending_matched: int = 0
+
+
+def load_batch(con: Any, account_id: int, import_id: int | None, frame: Any, default_currency: str) -> LoadStats:
+    """Insert the batch's new rows; count duplicates; replace pending rows that posted."""
+    import polars as pl
+
+    stats = LoadStats(read=frame.height)
+    if frame.height == 0:
+        return stats
+    for col, dtype in (("category", pl.String), ("category_source", pl.String)):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype).alias(col))
+    frame = frame.with_columns(
+        pl.col("currency").fill_null(default_currency).str.to_uppercase(),
+        clean_merchant_series(frame["payee_raw"]).alias("merchant"),
+    ).select(
+        "line_no",
+        "posted_date",
+        "amount",
+        "currency",
+        "payee_raw",
+        "merchant",
+        "memo",
+        "fitid",
+        "balance",
+        "is_pending",
+        "raw_row",
+        "category",
+        "category_source",
+    )
+    con.register("fa_incoming", frame.to_arrow())
+    try:
+        con.execute("DROP TABLE IF EXISTS temp.fa_staged")
+        con.execute(
+            f"""
+            CREATE TEMP TABLE fa_staged AS
+            WITH fp AS (SELECT *, {FINGERPRINT_SQL} AS fingerprint FROM fa_incoming)
+            SELECT *, CAST(row_number() OVER (PARTITION BY fingerprint ORDER BY line_no) - 1 AS INTEGER) AS occurrence
+            FROM fp
+            """,
+            [account_id],
+        )
+    finally:
+        con.unregister("fa_incoming")
+    # Duplicates: same FITID in this account, or same fingerprint and occurrence.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE fa_new AS
+        SELECT s.* FROM fa_staged s
+        WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = ? AND s.fitid IS NOT NULL
+                          AND t.fitid = s.fitid)
+          AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = ? AND t.fingerprint = s.fingerprint
+                          AND t.occurrence = s.occurrence)
+          AND NOT EXISTS (SELECT 1 FROM superseded_transactions t WHERE t.account_id = ?
+                          AND t.fingerprint = s.fingerprint AND t.occurrence = s.occurrence)
+        """,
+        [account_id, account_id, account_id],
+    )
+    new = con.execute("SELECT count(*) FROM fa_new").fetchone()[0]
+    stats.duplicate = stats.read - new
+    stats.added = new
+    con.execute(
+        """
+        INSERT INTO transactions (account_id, import_id, posted_date, amount, currency, payee_raw, merchant, memo,
+                                  category, category_source, fitid, fingerprint, occurrence, is_pending, balance,
+                                  raw_row)
+        SELECT ?, ?, posted_date, amount, currency, payee_raw, merchant, memo, category, category_source, fitid,
+               fingerprint, occurrence, is_pending, balance, raw_row
+        FROM fa_new ORDER BY line_no
+        """,
+        [account_id, import_id],
+    )
+    stats.pending_matched = _match_pending(con, account_id, import_id)
+    con.execute("DROP TABLE IF EXISTS temp.fa_staged")
+    con.execute("DROP TABLE IF EXISTS temp.fa_new")
+    return stats
+
+
+def _match_pending(con: Any, account_id: int, import_id: int | None) -> int:
+    """A stored pending row that now appears posted (other date or amount) is replaced."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE fa_pending_pairs AS
+        WITH pairs AS (
+            SELECT p.tx_id AS pending_id, n.tx_id AS posted_id,
+                   row_number() OVER (PARTITION BY p.tx_id ORDER BY abs(n.posted_date - p.posted_date),
+                                      abs(n.amount - p.amount), n.tx_id) AS rp,
+                   row_number() OVER (PARTITION BY n.tx_id ORDER BY abs(n.posted_date - p.posted_date),
+                                      abs(n.amount - p.amount), p.tx_id) AS rn
+            FROM transactions p JOIN transactions n
+              ON p.account_id = n.account_id AND p.tx_id <> n.tx_id
+            WHERE p.account_id = ? AND p.is_pending AND NOT n.is_pending
+              AND n.import_id IS NOT DISTINCT FROM ? AND p.import_id IS DISTINCT FROM ?
+              AND coalesce(n.merchant, n.payee_raw) = coalesce(p.merchant, p.payee_raw)
+              AND sign(n.amount) = sign(p.amount)
+              AND abs(n.amount - p.amount) <= abs(p.amount) * {PENDING_AMOUNT_TOLERANCE}
+              AND n.posted_date BETWEEN p.posted_date AND p.posted_date + {PENDING_WINDOW_DAYS}
+        )
+        SELECT pending_id, posted_id FROM pairs WHERE rp = 1 AND rn = 1
+        """,
+        [account_id, import_id, import_id],
+    )
+    n = con.execute("SELECT count(*) FROM fa_pending_pairs").fetchone()[0]
+    if n:
+        con.execute(
+            """
+            INSERT INTO superseded_transactions
+            SELECT t.*, p.posted_id, ?, current_timestamp
+            FROM transactions t JOIN fa_pending_pairs p ON t.tx_id = p.pending_id
+            """,
+            [import_id],
+        )
+        con.execute("DELETE FROM transactions WHERE tx_id IN (SELECT pending_id FROM fa_pending_pairs)")
+    con.execute("DROP TABLE IF EXISTS temp.fa_pending_pairs")
+    return int(n)
+
+
+def match_transfers(con: Any, import_id: int) -> int:
+    """Flag money moving between the user's own accounts; returns the number of pairs.
+
+    A pair: opposite amounts in two different accounts within a few days, at least one
+    side worded like a transfer or card payment, at least one side from this import.
+    Each row pairs with at most one other (nearest in time).
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE fa_transfer_pairs AS
+        WITH open_rows AS (
+            SELECT tx_id, account_id, posted_date, amount, import_id,
+                   regexp_matches(coalesce(payee_raw, '') || ' ' || coalesce(memo, ''), ?) AS worded
+            FROM transactions WHERE NOT is_transfer AND amount <> 0
+        ),
+        outs AS (SELECT * FROM open_rows WHERE amount < 0),
+        ins AS (SELECT * FROM open_rows WHERE amount > 0),
+        joined AS (
+            SELECT a.tx_id AS a_id, b.tx_id AS b_id, abs(a.posted_date - b.posted_date) AS gap
+            FROM (SELECT * FROM outs WHERE worded) a JOIN ins b
+              ON a.amount = -b.amount AND a.account_id <> b.account_id
+             AND abs(a.posted_date - b.posted_date) <= {TRANSFER_WINDOW_DAYS}
+            WHERE a.import_id = ? OR b.import_id = ?
+            UNION
+            SELECT a.tx_id, b.tx_id, abs(a.posted_date - b.posted_date)
+            FROM outs a JOIN (SELECT * FROM ins WHERE worded) b
+              ON a.amount = -b.amount AND a.account_id <> b.account_id
+             AND abs(a.posted_date - b.posted_date) <= {TRANSFER_WINDOW_DAYS}
+            WHERE a.import_id = ? OR b.import_id = ?
+        ),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY a_id ORDER BY gap, b_id) AS ra,
+                      row_number() OVER (PARTITION BY b_id ORDER BY gap, a_id) AS rb
+            FROM joined
+        )
+        SELECT a_id, b_id FROM ranked WHERE ra = 1 AND rb = 1
+        """,
+        [TRANSFER_WORDS, import_id, import_id, import_id, import_id],
+    )
+    n = con.execute("SELECT count(*) FROM fa_transfer_pairs").fetchone()[0]
+    if n:
+        for mine, other in (("a_id", "b_id"), ("b_id", "a_id")):
+            con.execute(
+                f"""
+                UPDATE transactions SET is_transfer = true, transfer_tx_id = p.{other},
+                       category = coalesce(category, 'Transfers'),
+                       category_source = coalesce(category_source, 'transfer-match')
+                FROM fa_transfer_pairs p WHERE transactions.tx_id = p.{mine}
+                """
+            )
+    con.execute("DROP TABLE IF EXISTS temp.fa_transfer_pairs")
+    return int(n)
