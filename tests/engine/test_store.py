@@ -28,14 +28,14 @@ from finanalytics_cli.privacy.keys import KeyFile
 SECRET_PAYEE = "ZQXJ SECRET PAYEE 8841"
 
 
-def _add_secret(store: Store, n: int = 1) -> None:
+def _add_secret(store: Store, n: int = 1, day: dt.date = dt.date(2024, 3, 1)) -> None:
     with store.transaction() as con:
         acc = ensure_account(con, "Checking")
         insert_transactions(
             con,
             acc,
             None,
-            [NewTransaction(dt.date(2024, 3, 1), Decimal("-12.34"), "USD", SECRET_PAYEE) for _ in range(n)],
+            [NewTransaction(day, Decimal("-12.34"), "USD", SECRET_PAYEE) for _ in range(n)],
         )
 
 
@@ -206,7 +206,7 @@ def test_rotate_keeps_data_and_retires_old_key(store: Store, store_paths: Any) -
     with Store.open(store_paths) as again:
         assert again.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 3
         # Sequences survive the copy: new ids do not collide.
-        _add_secret(again)
+        _add_secret(again, day=dt.date(2024, 3, 2))
         assert again.con.execute("SELECT count(DISTINCT tx_id) FROM transactions").fetchone()[0] == 4
     import duckdb
 
