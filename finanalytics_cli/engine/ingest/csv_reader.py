@@ -219,8 +219,8 @@ def _hints(
         or "£" in text_sample
         or bool(currencies & {"EUR", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "AUD", "NZD", "INR"})
     )
-    english = any(normalise_header(h) in {"date", "amount", "description", "payee", "transaction date"} for h in header)
-    month_first = not day_first and ("$" in text_sample or "USD" in currencies or english)
+    # An English header alone is no evidence: the UK and the US both write English.
+    month_first = not day_first and ("$" in text_sample or "USD" in currencies)
     return {"day_first": day_first, "month_first": month_first}
 
 
@@ -281,7 +281,23 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
     head = text[:200_000].splitlines()
     layout.delimiter = overrides.pop("delimiter", None) or sniff_delimiter(head[:HEAD_LINES])
     header_line = overrides.pop("header_line", None)
-    if header_line is None:
+    named = [v for k, v in overrides.items() if k.endswith("_column") and isinstance(v, str)]
+    named += list(overrides.get("memo_columns") or [])
+    if header_line is None and named:
+        # The map names columns: the header is the first line that has them all.
+        idx = next(
+            (
+                i
+                for i, ln in enumerate(head[:HEAD_LINES])
+                if set(named) <= {c.strip() for c in split_line(ln, layout.delimiter)}
+            ),
+            None,
+        )
+        if idx is None:
+            raise InvalidInput(
+                f"{name}: no line among the first {HEAD_LINES} has the columns the map names ({', '.join(named)})"
+            )
+    elif header_line is None:
         idx = find_header(head, layout.delimiter)
     else:
         idx = None if int(header_line) == 0 else int(header_line) - 1
@@ -521,7 +537,10 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     good = (~bad_date) & work["_ok"] & work["_present"]
     last_good = good.arg_true().max() if good.any() else -1
     idx = pl.Series(range(work.height))
-    trailing = idx > last_good
+    # ...but a row whose date cell is a bad date ("2024-02-30") is a reject even at the end.
+    date_raw = work["_date_raw"].fill_null("")
+    summary_like = (date_raw.str.strip_chars() == "") | date_raw.str.contains(r"[^\W\d_]")
+    trailing = (idx > last_good) & summary_like
     reason = (
         pl.when(pl.col("posted_date").is_null())
         .then(pl.format("invalid date {}", pl.col("_date_raw").fill_null("''")))

@@ -504,7 +504,7 @@ def header_score(cells: list[str]) -> int:
 
 def find_header(lines: list[str], delimiter: str) -> int | None:
     """0-based index of the header line among the first lines, or None."""
-    best, best_score = None, 5
+    best, best_score = None, 3
     for i, ln in enumerate(lines[:HEADER_SEARCH_LINES]):
         if not ln.strip():
             continue
