@@ -239,6 +239,9 @@ def m001_initial(con: Any) -> None:
 def m002_import_tracking(con: Any) -> None:
     """Saved CSV maps per account, balance anchors, and pending rows replaced on posting."""
     con.execute("ALTER TABLE accounts ADD COLUMN csv_map VARCHAR")
+    # An ART index costs more on every bulk insert than it saves: DuckDB's zone maps
+    # already prune by date for analytical scans.
+    con.execute("DROP INDEX IF EXISTS idx_tx_account_date")
     con.execute(
         f"""CREATE TABLE balances (
             account_id INTEGER NOT NULL,

@@ -340,6 +340,8 @@ def _connect(need_write: bool, ext: Path | None = None) -> Any:
             "temp_file_encryption": True,
         },
     )
+    # DuckDB would draw its own progress bar on stdout, into our JSON.
+    con.execute("SET enable_progress_bar = false")
     try:
         path = ext or httpfs_extension_path()
     except EncryptionUnavailable:

@@ -68,13 +68,15 @@ def _parse_dates(series: Any, fmt: str) -> Any:
     return pl.when((year >= _MIN_YEAR) & (year <= _MAX_YEAR)).then(parsed).otherwise(None)
 
 
-def _monotonic_share(dates: list[Any]) -> float:
-    ds = [d for d in dates if d is not None]
-    if len(ds) < 3:
+def _monotonic_share(values: Any, fmt: str) -> float:
+    """Share of consecutive rows whose dates, read with ``fmt``, keep one direction."""
+    import polars as pl
+
+    dates = pl.DataFrame({"v": values}).select(_parse_dates(pl.col("v"), fmt).alias("d")).drop_nulls()["d"]
+    if dates.len() < 3:
         return 0.0
-    up = sum(1 for a, b in zip(ds, ds[1:], strict=False) if b >= a)
-    down = sum(1 for a, b in zip(ds, ds[1:], strict=False) if b <= a)
-    return max(up, down) / (len(ds) - 1)
+    diff = dates.diff().drop_nulls().dt.total_days()
+    return max(int((diff >= 0).sum()), int((diff <= 0).sum())) / diff.len()
 
 
 def _swap_day_month(fmt: str) -> str:
@@ -85,7 +87,9 @@ def decide_date_format(values: Any, name: str, column: str, layout: CsvLayout, h
     """The one format for the whole column; day/month order settled by all values."""
     import polars as pl
 
+    # Every distinct value must read; distinct values are few (dates repeat), so this is cheap.
     frame = pl.DataFrame({"v": values}).filter(pl.col("v").is_not_null() & (pl.col("v").str.strip_chars() != ""))
+    frame = frame.unique(maintain_order=True)
     n = frame.height
     if n == 0:
         raise InvalidInput(f"{name}: the date column {column!r} is empty")
@@ -108,8 +112,8 @@ def decide_date_format(values: Any, name: str, column: str, layout: CsvLayout, h
     families = {min(f, _swap_day_month(f)) for f in tied}
     if len(families) == 1 and len(tied) == 2:
         a, b = tied
-        share_a = _monotonic_share(results[str(DATE_FORMATS.index(a))].to_list())
-        share_b = _monotonic_share(results[str(DATE_FORMATS.index(b))].to_list())
+        share_a = _monotonic_share(values, a)
+        share_b = _monotonic_share(values, b)
         if abs(share_a - share_b) >= 0.1:
             layout.evidence["date_format"] = "day/month order from the order of the rows"
             return a if share_a > share_b else b
@@ -136,13 +140,23 @@ _COMMA_DEC = r"^\d{1,3}(?:\.\d{3})*,\d{1,2}$|^\d+,\d{1,2}$|^\d{1,3}(?:\.\d{3})+,
 _POINT_DEC = r"^\d{1,3}(?:,\d{3})*\.\d{1,2}$|^\d+\.\d{1,2}$|^\d{1,3}(?:,\d{3})+\.\d+$"
 
 
+def _has_decimal_evidence(money: list[Any]) -> bool:
+    import polars as pl
+
+    if not money:
+        return False
+    s = pl.concat([m.cast(pl.String).drop_nulls().unique() for m in money])
+    digits = s.str.replace_all(r"[^0-9.,]", "").str.strip_chars(".,")
+    return bool(digits.str.contains(_COMMA_DEC).any() or digits.str.contains(_POINT_DEC).any())
+
+
 def decide_decimal(money: list[Any], name: str, layout: CsvLayout) -> tuple[str, str | None]:
     """Decimal mark and thousands separator over every money value of the file."""
     import polars as pl
 
     if not money:
         return ".", None
-    s = pl.concat([m.cast(pl.String) for m in money]).drop_nulls()
+    s = pl.concat([m.cast(pl.String).drop_nulls().unique() for m in money]).unique()
     digits = s.str.replace_all(r"[^0-9.,]", "").str.strip_chars(".,")
     digits = digits.filter(digits != "")
     comma = int(digits.str.contains(_COMMA_DEC).sum())
@@ -160,31 +174,27 @@ def decide_decimal(money: list[Any], name: str, layout: CsvLayout) -> tuple[str,
     return ".", thousands
 
 
-def parse_money(series: Any, decimal: str, thousands: str | None) -> tuple[Any, Any]:
-    """(value, ok) expressions: signs from '-', '(..)', trailing '-', 'CR'/'DR' suffixes."""
+_NEGATIVE = r"^\(.*\)$|^[^\d]*[-\u2212\u2013]|[-\u2212]\s*$|(?i)\s?(?:DR|DB|D)\.?\s*$"
+
+
+def parse_money(series: Any, decimal: str, thousands: str | None) -> tuple[Any, Any, Any]:
+    """(value, present, ok) expressions: signs from '-', '(..)', trailing '-', 'CR'/'DR'."""
     import polars as pl
 
     s = series.str.strip_chars()
     present = s.is_not_null() & (s != "")
-    negative = (
-        s.str.contains(r"^\(.*\)$")
-        | s.str.contains(r"^[^\d]*[-\u2212\u2013]")
-        | s.str.contains(r"[-\u2212]\s*$")
-        | s.str.contains(r"(?i)\s?(?:DR|DB|D)\.?\s*$")
-    )
+    negative = s.str.contains(_NEGATIVE)
     digits = s.str.replace_all(r"[^0-9.,]", "").str.strip_chars(".,")
     if thousands:
-        digits = digits.str.replace_all(re.escape(thousands), "")
+        digits = digits.str.replace_all(re.escape(thousands), "", literal=False)
     if decimal == ",":
-        digits = digits.str.replace_all(r"\.", "").str.replace(",", ".")
+        digits = digits.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
     else:
-        digits = digits.str.replace_all(",", "")
-    ok = digits.str.contains(r"^\d+(?:\.\d+)?$|^\.\d+$")
-    value = (
-        pl.when(ok).then(digits).otherwise(None).cast(pl.Decimal(38, 6), strict=False).round(2).cast(pl.Decimal(18, 2))
-    )
+        digits = digits.str.replace_all(",", "", literal=True)
+    # Invalid text ("1.2.3", "") casts to null; more than two decimals round half-even.
+    value = digits.cast(pl.Decimal(38, 6), strict=False).round(2).cast(pl.Decimal(18, 2))
     value = pl.when(negative).then(-value).otherwise(value)
-    return value, present, ok.fill_null(False)
+    return value, present, value.is_not_null()
 
 
 def _hints(
@@ -371,7 +381,12 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
         c for c in (layout.amount_column, layout.debit_column, layout.credit_column, layout.balance_column) if c
     ]
     if "decimal" not in overrides:
-        layout.decimal, thousands = decide_decimal([frame[c] for c in money_cols], name, layout)
+        flow_cols = [c for c in money_cols if c != layout.balance_column]
+        # Running balances are all distinct: look at them only when the amounts cannot tell.
+        probe = [frame[c] for c in flow_cols]
+        if not _has_decimal_evidence(probe):
+            probe = [frame[c] for c in money_cols]
+        layout.decimal, thousands = decide_decimal(probe, name, layout)
         if "thousands" not in overrides:
             layout.thousands = thousands
     if layout.currency is None:
@@ -438,12 +453,12 @@ def _read_frame(text: str, delimiter: str, skip: int, columns: list[str], name: 
             text.encode("utf-8"),
             separator=delimiter,
             has_header=False,
-            skip_rows=skip,
+            skip_lines=skip,
             schema=schema,
-            truncate_ragged_lines=True,
+            extra_columns="ignore",
+            missing_columns="insert",
             quote_char='"',
             raise_if_empty=False,
-            missing_utf8_is_empty_string=False,
         )
     except Exception:  # noqa: BLE001 - polars refuses odd quoting; the csv module is slower but lenient
         import csv
@@ -459,7 +474,11 @@ def _read_frame(text: str, delimiter: str, skip: int, columns: list[str], name: 
 def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     import polars as pl
 
-    date = _parse_dates(pl.col(layout.date_column), layout.date_format)
+    # Dates repeat: parse each distinct text once and join the dates back.
+    distinct = frame.select(pl.col(layout.date_column).unique())
+    distinct = distinct.with_columns(_parse_dates(pl.col(layout.date_column), layout.date_format).alias("_posted"))
+    frame = frame.join(distinct, on=layout.date_column, how="left", nulls_equal=True, maintain_order="left")
+    date = pl.col("_posted")
     parts = []
     presence = []
     oks = []
@@ -579,26 +598,21 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
 
 def _balance_check(batch: Any, layout: CsvLayout) -> dict[str, Any]:
     """Do running balances agree with the amounts? Also reveals inverted signs."""
-    rows = [
-        (a, b)
-        for a, b in zip(batch["amount"].to_list(), batch["balance"].to_list(), strict=False)
-        if b is not None and a is not None
-    ]
-    if len(rows) < 3:
+    rows = batch.select("amount", "balance").drop_nulls()
+    if rows.height < 3:
         return {"checked": 0}
-    results = {}
-    for order in ("ascending", "descending"):
-        for sign in (1, -1):
-            ok = 0
-            for i in range(1, len(rows)):
-                if order == "ascending":
-                    diff, amt = rows[i][1] - rows[i - 1][1], rows[i][0]
-                else:
-                    diff, amt = rows[i - 1][1] - rows[i][1], rows[i - 1][0]
-                ok += diff == sign * amt
-            results[(order, sign)] = ok
+    amount, balance = rows["amount"], rows["balance"]
+    step_up = balance.diff()  # ascending file: balance[i] - balance[i-1] == amount[i]
+    step_down = -balance.diff()  # descending file: balance[i-1] - balance[i] == amount[i-1]
+    prev_amount = amount.shift(1)
+    results = {
+        ("ascending", 1): int((step_up == amount).sum()),
+        ("ascending", -1): int((step_up == -amount).sum()),
+        ("descending", 1): int((step_down == prev_amount).sum()),
+        ("descending", -1): int((step_down == -prev_amount).sum()),
+    }
     (order, sign), best = max(results.items(), key=lambda kv: kv[1])
-    checked = len(rows) - 1
+    checked = rows.height - 1
     normal_best = max(results[("ascending", 1)], results[("descending", 1)])
     inverted = sign == -1 and best >= 0.8 * checked and best > normal_best
     if inverted:

@@ -13,11 +13,28 @@ from finanalytics_cli.engine.ingest.payee import clean_merchant_series
 # Re-importing the same or an overlapping export must add nothing: a row's identity is
 # its fingerprint (account, date, amount, currency, payee, memo) plus its occurrence
 # index among identical rows of the same day, so two real identical purchases survive.
-_NORM = "upper(trim(regexp_replace(coalesce({col}, ''), '\\s+', ' ', 'g')))"
-FINGERPRINT_SQL = (
-    "left(sha256(concat_ws('|', CAST(? AS VARCHAR), strftime(posted_date, '%Y-%m-%d'), CAST(amount AS VARCHAR), "
-    f"currency, {_NORM.format(col='payee_raw')}, {_NORM.format(col='memo')})), 32)"
-)
+FINGERPRINT_VERSION = 1
+
+
+def _fingerprint_basis(account_id: int) -> Any:
+    """The text a fingerprint hashes (normalised: upper case, single spaces)."""
+    import polars as pl
+
+    def norm(col: str) -> Any:
+        return pl.col(col).fill_null("").str.to_uppercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+    return pl.concat_str(
+        [
+            pl.lit(str(account_id)),
+            pl.col("posted_date").dt.strftime("%Y-%m-%d"),
+            pl.col("amount").cast(pl.String),
+            pl.col("currency"),
+            norm("payee_raw"),
+            norm("memo"),
+        ],
+        separator="|",
+    )
+
 
 TRANSFER_WORDS = (
     r"(?i)transfer|xfer|trnsfr|trf\b|überweisung|ueberweisung|umbuchung|übertrag|virement|transferencia|"
@@ -72,51 +89,47 @@ def load_batch(con: Any, account_id: int, import_id: int | None, frame: Any, def
         "category",
         "category_source",
     )
+    # Identical rows are numbered in file order (occurrence), here rather than in SQL, so
+    # the insert below needs neither a window nor a sort.
+    frame = frame.with_columns(_fingerprint_basis(account_id).alias("fp_basis"))
+    # Most rows are unique: number only the (hash-)duplicated ones, exactly by their text.
+    repeated = frame.filter(pl.col("fp_basis").hash().is_duplicated()).select(
+        "line_no", pl.int_range(pl.len(), dtype=pl.Int32).over("fp_basis").alias("occurrence")
+    )
+    frame = frame.join(repeated, on="line_no", how="left", maintain_order="left").with_columns(
+        pl.col("occurrence").fill_null(0)
+    )
+    base = con.execute(
+        "SELECT greatest((SELECT coalesce(max(tx_id), 0) FROM transactions), "
+        "(SELECT coalesce(max(tx_id), 0) FROM superseded_transactions))"
+    ).fetchone()[0]
     con.register("fa_incoming", frame.to_arrow())
     try:
-        con.execute("DROP TABLE IF EXISTS temp.fa_staged")
-        con.execute(
-            f"""
-            CREATE TEMP TABLE fa_staged AS
-            WITH fp AS (SELECT *, {FINGERPRINT_SQL} AS fingerprint FROM fa_incoming)
-            SELECT *, CAST(row_number() OVER (PARTITION BY fingerprint ORDER BY line_no) - 1 AS INTEGER) AS occurrence
-            FROM fp
+        # Drop what the store already has (same FITID, or same fingerprint and occurrence)
+        # and insert the rest; ids follow the file's line order.
+        added = con.execute(
+            """
+            INSERT INTO transactions (tx_id, account_id, import_id, posted_date, amount, currency, payee_raw,
+                                      merchant, memo, category, category_source, fitid, fingerprint, occurrence,
+                                      is_pending, balance, raw_row)
+            WITH s AS (SELECT *, md5(fp_basis) AS fingerprint FROM fa_incoming)
+            SELECT $base + line_no, $account, $import, posted_date, amount, currency, payee_raw, merchant, memo,
+                   category, category_source, fitid, fingerprint, occurrence, is_pending, balance, raw_row
+            FROM s
+            WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = $account AND s.fitid IS NOT NULL
+                              AND t.fitid = s.fitid)
+              AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = $account
+                              AND t.fingerprint = s.fingerprint AND t.occurrence = s.occurrence)
+              AND NOT EXISTS (SELECT 1 FROM superseded_transactions t WHERE t.account_id = $account
+                              AND t.fingerprint = s.fingerprint AND t.occurrence = s.occurrence)
             """,
-            [account_id],
-        )
+            {"account": account_id, "import": import_id, "base": base},
+        ).fetchone()[0]
     finally:
         con.unregister("fa_incoming")
-    # Duplicates: same FITID in this account, or same fingerprint and occurrence.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE fa_new AS
-        SELECT s.* FROM fa_staged s
-        WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = ? AND s.fitid IS NOT NULL
-                          AND t.fitid = s.fitid)
-          AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = ? AND t.fingerprint = s.fingerprint
-                          AND t.occurrence = s.occurrence)
-          AND NOT EXISTS (SELECT 1 FROM superseded_transactions t WHERE t.account_id = ?
-                          AND t.fingerprint = s.fingerprint AND t.occurrence = s.occurrence)
-        """,
-        [account_id, account_id, account_id],
-    )
-    new = con.execute("SELECT count(*) FROM fa_new").fetchone()[0]
-    stats.duplicate = stats.read - new
-    stats.added = new
-    con.execute(
-        """
-        INSERT INTO transactions (account_id, import_id, posted_date, amount, currency, payee_raw, merchant, memo,
-                                  category, category_source, fitid, fingerprint, occurrence, is_pending, balance,
-                                  raw_row)
-        SELECT ?, ?, posted_date, amount, currency, payee_raw, merchant, memo, category, category_source, fitid,
-               fingerprint, occurrence, is_pending, balance, raw_row
-        FROM fa_new ORDER BY line_no
-        """,
-        [account_id, import_id],
-    )
+    stats.added = int(added)
+    stats.duplicate = stats.read - stats.added
     stats.pending_matched = _match_pending(con, account_id, import_id)
-    con.execute("DROP TABLE IF EXISTS temp.fa_staged")
-    con.execute("DROP TABLE IF EXISTS temp.fa_new")
     return stats
 
 
