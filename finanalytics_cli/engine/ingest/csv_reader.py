@@ -570,6 +570,10 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         .otherwise(None)
     )
     work = work.with_columns(reason.alias("_reason"), trailing.alias("_trailing"))
+    helpers = ("_present", "_ok", "_date_raw", "_reason", "_trailing")
+    if not trailing.any() and work["_reason"].null_count() == work.height:
+        # The common case, a clean file: no filtering (which would copy every column).
+        return _finish(work.drop(*helpers), layout, [], 0, name)
     summary = work.filter(pl.col("_trailing"))
     body = work.filter(~pl.col("_trailing"))
     rejected_frame = body.filter(pl.col("_reason").is_not_null())
@@ -577,7 +581,13 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         Rejected(r["line_no"], r["_reason"], r["raw_row"])
         for r in rejected_frame.select("line_no", "_reason", "raw_row").iter_rows(named=True)
     ]
-    batch = body.filter(pl.col("_reason").is_null()).drop("_present", "_ok", "_date_raw", "_reason", "_trailing")
+    batch = body.filter(pl.col("_reason").is_null()).drop(*helpers)
+    return _finish(batch, layout, rejected, summary.height, name)
+
+
+def _finish(batch: Any, layout: CsvLayout, rejected: list[Rejected], skipped: int, name: str) -> ParsedExport:
+    import polars as pl
+
     if batch.height == 0:
         first = rejected[0].reason if rejected else "no rows"
         raise InvalidInput(f"{name}: no row could be read as a transaction (first problem: {first})")
@@ -590,7 +600,7 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         frame=batch,
         layout=layout.describe(),
         rejected=rejected,
-        skipped_lines=summary.height,
+        skipped_lines=skipped,
         checks=checks,
         map_toml=layout.to_toml(),
     )

@@ -135,6 +135,10 @@ def load_batch(con: Any, account_id: int, import_id: int | None, frame: Any, def
 
 def _match_pending(con: Any, account_id: int, import_id: int | None) -> int:
     """A stored pending row that now appears posted (other date or amount) is replaced."""
+    if not con.execute(
+        "SELECT EXISTS (SELECT 1 FROM transactions WHERE account_id = ? AND is_pending)", [account_id]
+    ).fetchone()[0]:
+        return 0
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE fa_pending_pairs AS
@@ -179,6 +183,8 @@ def match_transfers(con: Any, import_id: int) -> int:
     side worded like a transfer or card payment, at least one side from this import.
     Each row pairs with at most one other (nearest in time).
     """
+    if con.execute("SELECT count(DISTINCT account_id) FROM transactions").fetchone()[0] < 2:
+        return 0
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE fa_transfer_pairs AS
