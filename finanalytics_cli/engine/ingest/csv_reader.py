@@ -519,6 +519,9 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         date.alias("posted_date"),
         amount.cast(pl.Decimal(18, 2)).alias("amount"),
         any_present.alias("_present"),
+        pl.sum_horizontal(
+            [(pl.col(c).str.strip_chars().fill_null("") != "").cast(pl.Int32) for c in layout.columns]
+        ).alias("_cells"),
         all_ok.alias("_ok"),
         pl.col(layout.date_column).alias("_date_raw"),
         (pl.col(payee_src).str.strip_chars() if payee_src else pl.lit(None, pl.String)).alias("payee_raw"),
@@ -559,7 +562,9 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     # ...but a row whose date cell is a bad date ("2024-02-30") is a reject even at the end.
     date_raw = work["_date_raw"].fill_null("")
     summary_like = (date_raw.str.strip_chars() == "") | date_raw.str.contains(r"[^\W\d_]")
-    trailing = (idx > last_good) & summary_like
+    # Section notes inside the data ("Posted Transactions"): one text cell, no date.
+    note = bad_date & (work["_cells"] <= 1) & summary_like
+    trailing = ((idx > last_good) & summary_like) | note
     reason = (
         pl.when(pl.col("posted_date").is_null())
         .then(pl.format("invalid date {}", pl.col("_date_raw").fill_null("''")))
@@ -570,7 +575,7 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         .otherwise(None)
     )
     work = work.with_columns(reason.alias("_reason"), trailing.alias("_trailing"))
-    helpers = ("_present", "_ok", "_date_raw", "_reason", "_trailing")
+    helpers = ("_present", "_ok", "_date_raw", "_reason", "_trailing", "_cells")
     if not trailing.any() and work["_reason"].null_count() == work.height:
         # The common case, a clean file: no filtering (which would copy every column).
         return _finish(work.drop(*helpers), layout, [], 0, name)
@@ -623,6 +628,8 @@ def _balance_check(batch: Any, layout: CsvLayout) -> dict[str, Any]:
     }
     (order, sign), best = max(results.items(), key=lambda kv: kv[1])
     checked = rows.height - 1
+    stored = max(results[("ascending", 1)], results[("descending", 1)])
+    flipped = max(results[("ascending", -1)], results[("descending", -1)])
     normal_best = max(results[("ascending", 1)], results[("descending", 1)])
     inverted = sign == -1 and best >= 0.8 * checked and best > normal_best
     if inverted:
@@ -634,4 +641,7 @@ def _balance_check(batch: Any, layout: CsvLayout) -> dict[str, Any]:
         "mismatches": checked - best,
         "row_order": order,
         "sign_inverted": inverted,
+        # Rows agreeing with the signs as stored, and as they would if flipped.
+        "agree_as_stored": flipped if inverted else stored,
+        "agree_if_flipped": stored if inverted else flipped,
     }

@@ -128,7 +128,10 @@ def detect_format(source: Source, requested: str) -> str:
         (stripped.startswith(b"PK\x03\x04"), "a ZIP or Excel (.xlsx) file; export CSV instead"),
         (stripped.startswith(b"\xd0\xcf\x11\xe0"), "an old Excel (.xls) file; export CSV instead"),
         (stripped[:6].upper() in (b"!TYPE:", b"!ACCOU", b"!OPTIO"), "a QIF file (not supported); export CSV or OFX"),
-        (b":20:" in head and (b":60F:" in head or b":25:" in head), "an MT940 statement (not supported)"),
+        (
+            re.search(rb"(?m)^:20:", head) is not None and re.search(rb"(?m)^:(?:25|60F):", head) is not None,
+            "an MT940 statement (not supported)",
+        ),
         (
             stripped.startswith(b"074") and len(stripped.split(b"\n", 1)[0].strip()) >= 120,
             "a GPC (ABO) statement (not supported); export CSV or OFX",
