@@ -614,7 +614,7 @@ def _finish(batch: Any, layout: CsvLayout, rejected: list[Rejected], skipped: in
 def _balance_check(batch: Any, layout: CsvLayout) -> dict[str, Any]:
     """Do running balances agree with the amounts? Also reveals inverted signs."""
     rows = batch.select("amount", "balance").drop_nulls()
-    if rows.height < 3:
+    if rows.height < 2:
         return {"checked": 0}
     amount, balance = rows["amount"], rows["balance"]
     step_up = balance.diff()  # ascending file: balance[i] - balance[i-1] == amount[i]

@@ -10,7 +10,6 @@ convention. A ``--map`` TOML file can fix any of it.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -519,15 +518,9 @@ def _strip_bom(text: str) -> str:
 
 
 def read_sample_rows(text: str, delimiter: str, start: int, limit: int = 200) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    rows = []
-    for i, row in enumerate(reader):
-        if i < start:
-            continue
-        rows.append(row)
-        if len(rows) >= limit:
-            break
-    return rows
+    """The first rows after ``start`` (line-based, tolerant of broken quoting)."""
+    lines = [ln for ln in text[:500_000].splitlines()[start:] if ln.strip()]
+    return [split_line(ln, delimiter) for ln in lines[:limit]]
 
 
 DATE_FORMATS = _DATE_FORMATS
