@@ -479,12 +479,10 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     distinct = distinct.with_columns(_parse_dates(pl.col(layout.date_column), layout.date_format).alias("_posted"))
     frame = frame.join(distinct, on=layout.date_column, how="left", nulls_equal=True, maintain_order="left")
     date = pl.col("_posted")
-    parts = []
     presence = []
     oks = []
     if layout.amount_column:
         v, present, ok = parse_money(pl.col(layout.amount_column), layout.decimal, layout.thousands)
-        parts.append(v)
         presence.append(present)
         oks.append(ok | ~present)
         amount = v
@@ -506,7 +504,6 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
             presence.append(present)
             oks.append(ok | ~present)
             amount = amount + pl.when(present & ok).then(v.abs() * sign).otherwise(pl.lit(0).cast(pl.Decimal(18, 2)))
-            parts.append(v)
     any_present = pl.any_horizontal(presence) if presence else pl.lit(False)
     all_ok = pl.all_horizontal(oks) if oks else pl.lit(True)
     if layout.invert_sign:

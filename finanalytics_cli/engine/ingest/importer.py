@@ -288,11 +288,8 @@ def _record_rejects(con: Any, import_id: int, rejected: list[tuple[int, str, str
             [(import_id, ln, reason, raw) for ln, reason, raw in rejected],
         )
     result.rejected += len(rejected)
-    result.rejected_rows.extend(
-        {"line_no": ln, "reason": reason}
-        for ln, reason, _ in rejected[: 20 - len(result.rejected_rows)]
-        if len(result.rejected_rows) < 20
-    )
+    room = max(0, 20 - len(result.rejected_rows))  # a sample in the output; all are stored
+    result.rejected_rows.extend({"line_no": ln, "reason": reason} for ln, reason, _ in rejected[:room])
 
 
 def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, result: FileImport) -> None:
@@ -400,9 +397,11 @@ def _ofx_account_name(con: Any, st: Any, account: str | None, n_statements: int)
         ).fetchone()
         if row:
             return row[0]
-    label = {"creditcard": "Credit card", "investment": "Investment"}.get(st.kind, (st.account_type or "Bank").title())
-    base = account.strip() if account else (st.org or label)
-    return f"{base} {label.lower() if account or st.org else ''} …{tail}".replace("  ", " ").strip() if tail else base
+    label = {"creditcard": "credit card", "investment": "investment"}.get(st.kind, (st.account_type or "bank").lower())
+    # e.g. "First Test Bank checking 4567": typeable for --account, unique per account number.
+    base = account.strip() if account else (st.org or "")
+    name = " ".join(part for part in (base, label, tail) if part)
+    return name[0].upper() + name[1:]
 
 
 def _save_map(con: Any, options: ImportOptions, parsed: ParsedExport, account: str) -> str:
