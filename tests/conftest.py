@@ -74,3 +74,12 @@ def env_without_passphrase() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("FINANALYTICS_PASSPHRASE", None)
     return env
+
+
+# Property tests are derandomised by default so CI is reproducible;
+# HYPOTHESIS_PROFILE=explore searches new examples locally.
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("default", derandomize=True, database=None)
+_hyp_settings.register_profile("explore", derandomize=False, database=None)
+_hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

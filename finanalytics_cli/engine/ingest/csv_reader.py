@@ -192,7 +192,8 @@ def parse_money(series: Any, decimal: str, thousands: str | None) -> tuple[Any, 
     else:
         digits = digits.str.replace_all(",", "", literal=True)
     # Invalid text ("1.2.3", "") casts to null; more than two decimals round half-even.
-    value = digits.cast(pl.Decimal(38, 6), strict=False).round(2).cast(pl.Decimal(18, 2))
+    # Amounts beyond DECIMAL(18,2) become null, i.e. a rejected row, not an overflow.
+    value = digits.cast(pl.Decimal(38, 6), strict=False).round(2).cast(pl.Decimal(18, 2), strict=False)
     value = pl.when(negative).then(-value).otherwise(value)
     return value, present, value.is_not_null()
 
@@ -460,11 +461,8 @@ def _read_frame(text: str, delimiter: str, skip: int, columns: list[str], name: 
             quote_char='"',
             raise_if_empty=False,
         )
-    except Exception:  # noqa: BLE001 - polars refuses odd quoting; the csv module is slower but lenient
-        import csv
-        import io
-
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))[skip:]
+    except Exception:  # noqa: BLE001 - polars refuses odd quoting: read line by line, slower but lenient
+        rows = [split_line(line, delimiter) for line in text.splitlines()[skip:]]
         width = len(columns)
         data = {f"_c{i}": [r[i] if i < len(r) else None for r in rows] for i in range(width)}
         frame = pl.DataFrame(data, schema=schema)
@@ -516,9 +514,6 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         date.alias("posted_date"),
         amount.cast(pl.Decimal(18, 2)).alias("amount"),
         any_present.alias("_present"),
-        pl.sum_horizontal(
-            [(pl.col(c).str.strip_chars().fill_null("") != "").cast(pl.Int32) for c in layout.columns]
-        ).alias("_cells"),
         all_ok.alias("_ok"),
         pl.col(layout.date_column).alias("_date_raw"),
         (pl.col(payee_src).str.strip_chars() if payee_src else pl.lit(None, pl.String)).alias("payee_raw"),
@@ -560,7 +555,20 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     date_raw = work["_date_raw"].fill_null("")
     summary_like = (date_raw.str.strip_chars() == "") | date_raw.str.contains(r"[^\W\d_]")
     # Section notes inside the data ("Posted Transactions"): one text cell, no date.
-    note = bad_date & (work["_cells"] <= 1) & summary_like
+    # Cells are counted only on rows without a date (rare), not on the whole file.
+    note = pl.Series("note", [False] * work.height, dtype=pl.Boolean)
+    if bad_date.any():
+        bad_idx = bad_date.arg_true()
+        cells = (
+            frame[bad_idx]
+            .select(
+                pl.sum_horizontal(
+                    [(pl.col(c).str.strip_chars().fill_null("") != "").cast(pl.Int32) for c in layout.columns]
+                )
+            )
+            .to_series()
+        )
+        note = note.scatter(bad_idx, (cells <= 1) & summary_like.gather(bad_idx))
     trailing = ((idx > last_good) & summary_like) | note
     reason = (
         pl.when(pl.col("posted_date").is_null())
@@ -572,7 +580,7 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         .otherwise(None)
     )
     work = work.with_columns(reason.alias("_reason"), trailing.alias("_trailing"))
-    helpers = ("_present", "_ok", "_date_raw", "_reason", "_trailing", "_cells")
+    helpers = ("_present", "_ok", "_date_raw", "_reason", "_trailing")
     if not trailing.any() and work["_reason"].null_count() == work.height:
         # The common case, a clean file: no filtering (which would copy every column).
         return _finish(work.drop(*helpers), layout, [], 0, name)
