@@ -1,74 +1,96 @@
-"""A small built-in household for `finanalytics demo` (until sample_data lands)."""
+"""`finanalytics demo`: the sample household imported into a fresh store, and a tour."""
 
 from __future__ import annotations
 
 import datetime as dt
-import random
+import json
+import time
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from finanalytics_cli.engine.ledger import NewTransaction, ensure_account, insert_transactions
+from finanalytics_cli.engine.ingest import ImportOptions, import_sources, sources_from_paths
+from finanalytics_cli.engine.ledger import list_accounts
+from finanalytics_cli.engine.sample_household import EXPORT_ACCOUNTS, write_sample
+from finanalytics_cli.engine.spending import spending_by_category
 
 
-def builtin_transactions(start: dt.date = dt.date(2026, 1, 1), months: int = 6, seed: int = 7) -> list[NewTransaction]:
-    """Six months of one checking account: salary, rent, bills, food, a subscription."""
-    rng = random.Random(seed)
-    out: list[NewTransaction] = []
+@dataclass(frozen=True)
+class DemoTour:
+    """What the demo shows; each later capability adds its section."""
 
-    def add(day: dt.date, amount: float, payee: str, category: str) -> None:
-        out.append(
-            NewTransaction(
-                posted_date=day,
-                amount=Decimal(f"{amount:.2f}"),
-                currency="USD",
-                payee_raw=payee,
-                category=category,
-                category_source="demo",
-            )
+    imports: list[dict[str, Any]]
+    accounts: list[dict[str, Any]]
+    spending_last_3_months: list[dict[str, Any]]
+    top_merchants_last_90_days: list[dict[str, Any]]
+    checks: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_demo(store: Any, workdir: Path) -> DemoTour:
+    """Write the sample exports under ``workdir``, import them, and summarise."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    files = write_sample(workdir)
+    imports = []
+    for rel, account in EXPORT_ACCOUNTS.items():
+        [r] = import_sources(store, sources_from_paths([str(files[rel])]), ImportOptions(account=account))
+        imports.append(
+            {
+                "file": Path(rel).name,
+                "account": account,
+                "format": r.format,
+                "read": r.read,
+                "added": r.added,
+                "rejected": r.rejected,
+                "transfers_matched": r.transfers_matched,
+            }
         )
-
-    end = _add_months(start, months)
-    day = start
-    while day < end:
-        if day.weekday() == 4 and (day - start).days % 14 < 7:
-            add(day, 2450.00, "ACME CORP PAYROLL", "Income/Salary")
-        if day.day == 1:
-            add(day, -1650.00, "OAKWOOD APARTMENTS RENT", "Housing/Rent")
-            add(day, -15.49, "NETFLIX.COM", "Subscriptions")
-            add(day, -300.00, "TRANSFER TO SAVINGS", "Transfers")
-        if day.day == 12:
-            winter = day.month in (1, 2, 12)
-            add(day, -round(rng.uniform(120, 160) if winter else rng.uniform(60, 90), 2), "PG&E UTILITY", "Utilities")
-        if day.weekday() == 5:
-            add(day, -round(rng.uniform(70, 140), 2), "WHOLE FOODS MKT #102", "Groceries")
-        if rng.random() < 0.18:
-            add(
-                day,
-                -round(rng.uniform(12, 65), 2),
-                rng.choice(["SQ *BLUE BOTTLE", "CHIPOTLE 1234", "TST* PIZZERIA"]),
-                "Dining",
-            )
-        if rng.random() < 0.08:
-            add(day, -round(rng.uniform(35, 60), 2), "SHELL OIL 5744", "Transport/Fuel")
-        day += dt.timedelta(days=1)
-    return out
-
-
-def _add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    return d.replace(year=d.year + y, month=m + 1, day=1)
-
-
-def load_builtin(con: Any) -> int:
-    """Store the built-in household in one transaction; returns the number of rows."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        account = ensure_account(con, "Demo checking", currency="USD")
-        txs = builtin_transactions()
-        n = insert_transactions(con, account, None, txs)
-        con.execute("UPDATE transactions SET is_transfer = true WHERE category = 'Transfers'")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return n
+    timings["import"] = round(time.perf_counter() - t0, 2)
+    con = store.con
+    last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
+    since = (last.replace(day=1) - dt.timedelta(days=62)).replace(day=1)
+    summary = spending_by_category(con, "month", since=since)
+    by_cat: dict[tuple[str, str], Decimal] = {}
+    for row in summary.rows:
+        key = (row.category, row.currency)
+        by_cat[key] = by_cat.get(key, Decimal("0")) + row.total
+    months = 3
+    spending = [
+        {"category": cat, "currency": cur, "total": total, "per_month": (total / months).quantize(Decimal("0.01"))}
+        for (cat, cur), total in sorted(by_cat.items(), key=lambda kv: (kv[0][1], -kv[1]))
+    ]
+    top = con.execute(
+        """
+        SELECT coalesce(merchant, payee_raw) AS merchant, currency, count(*) AS transactions, -sum(amount) AS spent
+        FROM transactions
+        WHERE amount < 0 AND NOT is_transfer AND posted_date > ? - INTERVAL 90 DAY
+        GROUP BY ALL ORDER BY spent DESC LIMIT 8
+        """,
+        [last],
+    ).fetchall()
+    truth = json.loads((workdir / "truth" / "summary.json").read_text())
+    stored, transfer_rows = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_transfer) FROM transactions"
+    ).fetchone()
+    checks = {
+        "transactions_imported": stored,
+        "transactions_in_truth": truth["transactions"],
+        "transfer_pairs_matched": transfer_rows // 2,
+        "transfer_pairs_in_truth": truth["transfer_pairs"],
+        "period": f"{truth['start']} .. {truth['end']}",
+    }
+    timings["total"] = round(time.perf_counter() - t0, 2)
+    return DemoTour(
+        imports=imports,
+        accounts=[
+            {k: a[k] for k in ("name", "type", "currency", "transactions", "balance")} for a in list_accounts(con)
+        ],
+        spending_last_3_months=spending,
+        top_merchants_last_90_days=[
+            {"merchant": m, "currency": c, "transactions": n, "spent": s} for m, c, n, s in top
+        ],
+        checks=checks,
+        seconds=timings,
+    )

@@ -157,7 +157,6 @@ class Store:
             con = _connect(need_write=not readonly)
             _recover_rotation(paths, keyfile, keys)
             _attach(con, db, keys.active, readonly=readonly, deadline=deadline)
-            _check_size(con, db)
             store = cls(paths, con, keys, lock, readonly)
             from finanalytics_cli.engine.migrations import migrate, pending_migrations
 
@@ -283,19 +282,6 @@ class Store:
         os.chmod(db, 0o600)
         keyfile.promote_pending(keys)
         _attach(con, db, keys.active, readonly=False, deadline=time.monotonic())
-
-
-_HEADER_BYTES = 3 * 4096  # DuckDB's main header plus two database headers
-
-
-def _check_size(con: Any, path: Path) -> None:
-    """A truncated file is caught at open, not halfway through a command."""
-    block_size, total_blocks = con.execute(
-        "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = ?", [DB_ALIAS]
-    ).fetchone()
-    if path.stat().st_size < _HEADER_BYTES + block_size * total_blocks:
-        con.close()
-        raise StoreCorrupt(f"{path} is truncated (shorter than its own header says); restore it from a backup")
 
 
 _CORRUPTION_HINTS = (

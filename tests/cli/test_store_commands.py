@@ -106,12 +106,21 @@ def test_second_writer_gets_store_locked_exit_code(cli) -> None:
 
 
 def test_demo_runs_and_leaves_nothing(cli, isolated_home: Path) -> None:
-    out = cli.json("demo")
-    assert out["data"]["transactions"] > 50
-    assert out["data"]["spending"] > 0
-    cats = {r["category"] for r in out["data"]["spending_by_month"]}
-    assert "Transfers" not in cats and "Groceries" in cats
+    import json as _json
+
+    from finanalytics_cli.engine.sample_household import sample_files
+
+    truth = _json.loads(sample_files()["truth/summary.json"])
+    out = cli.json("demo", env={"FINANALYTICS_PASSPHRASE": ""})  # needs no passphrase
+    checks = out["data"]["checks"]
+    assert checks["transactions_imported"] == checks["transactions_in_truth"] == truth["transactions"]
+    assert checks["transfer_pairs_matched"] == truth["transfer_pairs"]
+    assert [i["rejected"] for i in out["data"]["imports"]] == [0, 0, 0, 0]
+    balances = {a["name"]: a["balance"] for a in out["data"]["accounts"]}
+    assert balances == {name: float(v["closing_balance"]) for name, v in truth["accounts"].items()}
+    assert out["data"]["spending_last_3_months"] and out["data"]["top_merchants_last_90_days"]
     assert out["meta"]["store"] == "removed"
+    assert not list(isolated_home.rglob("*.duckdb"))
 
 
 def test_demo_keep_with_profile(cli) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -592,7 +593,43 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         for r in rejected_frame.select("line_no", "_reason", "raw_row").iter_rows(named=True)
     ]
     batch = body.filter(pl.col("_reason").is_null()).drop(*helpers)
-    return _finish(batch, layout, rejected, summary.height, name)
+    parsed = _finish(batch, layout, rejected, summary.height, name)
+    closing = _closing_balance(summary, layout, batch)
+    if closing:
+        parsed.checks["closing_balance"] = closing
+    return parsed
+
+
+_CLOSING = r"(?i)kontostand|saldo|solde|closing balance|ending balance|balance|schlusssaldo|endsaldo"
+
+
+def _closing_balance(summary: Any, layout: CsvLayout, batch: Any) -> dict[str, Any] | None:
+    """A summary line such as "Kontostand am 31.10.2026;;;;2.116,85" anchors the balance."""
+    import polars as pl
+
+    for raw in reversed(summary["raw_row"].to_list()):
+        if not re.search(_CLOSING, raw):
+            continue
+        cells = [c.strip().strip('"') for c in raw.split(layout.delimiter)]
+        money = [c for c in cells if re.fullmatch(r"[-+(]?[\d.,' ]*\d[)]?-?", c) and re.search(r"[.,]\d{2}\)?-?$", c)]
+        if not money:
+            continue
+        value = pl.select(parse_money(pl.lit(money[-1]), layout.decimal, layout.thousands)[0]).item()
+        if value is None:
+            continue
+        found = None
+        for fmt in (layout.date_format, "%d.%m.%Y", "%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y"):
+            for token in re.findall(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}", raw):
+                try:
+                    found = dt.datetime.strptime(token, fmt).date()
+                    break
+                except (TypeError, ValueError):
+                    continue
+            if found:
+                break
+        as_of = found or batch["posted_date"].max()
+        return {"date": as_of, "amount": value, "text": raw[:80]}
+    return None
 
 
 def _finish(batch: Any, layout: CsvLayout, rejected: list[Rejected], skipped: int, name: str) -> ParsedExport:

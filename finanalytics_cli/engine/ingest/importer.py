@@ -304,6 +304,13 @@ def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, resu
     result.added, result.duplicate, result.pending_matched = stats.added, stats.duplicate, stats.pending_matched
     result.summary_lines_skipped = parsed.skipped_lines
     result.layout, result.checks = parsed.layout, parsed.checks
+    closing = parsed.checks.get("closing_balance")
+    if closing:
+        con.execute(
+            "INSERT INTO balances (account_id, as_of, amount, currency, source, import_id) "
+            "VALUES (?, ?, ?, ?, 'csv-closing-line', ?)",
+            [account_id, closing["date"], closing["amount"], acct_currency, import_id],
+        )
     bal = parsed.checks.get("balance", {})
     if bal.get("checked") and bal.get("mismatches", 1) <= 0.1 * bal["checked"] and frame.height:
         # The chronologically last row's balance anchors the account's balance.

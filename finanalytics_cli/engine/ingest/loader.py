@@ -40,7 +40,8 @@ TRANSFER_WORDS = (
     r"(?i)transfer|xfer|trnsfr|trf\b|überweisung|ueberweisung|umbuchung|übertrag|virement|transferencia|"
     r"traspaso|trasferimento|giroconto|overboeking|overschrijving|payment thank you|thank you for your payment|"
     r"autopay|card payment|credit card payment|creditcard payment|online payment|payment received|"
-    r"internet payment|epayment|to savings|from savings|to checking|from checking|own account|sweep"
+    r"internet payment|epayment|to savings|from savings|to checking|from checking|own account|eigenes konto|"
+    r"sweep|wise|transferwise|revolut"
 )
 TRANSFER_WINDOW_DAYS = 4
 PENDING_WINDOW_DAYS = 10
@@ -189,7 +190,7 @@ def match_transfers(con: Any, import_id: int) -> int:
         f"""
         CREATE OR REPLACE TEMP TABLE fa_transfer_pairs AS
         WITH open_rows AS (
-            SELECT tx_id, account_id, posted_date, amount, import_id,
+            SELECT tx_id, account_id, posted_date, amount, currency, import_id,
                    regexp_matches(coalesce(payee_raw, '') || ' ' || coalesce(memo, ''), ?) AS worded
             FROM transactions WHERE NOT is_transfer AND amount <> 0
         ),
@@ -207,6 +208,16 @@ def match_transfers(con: Any, import_id: int) -> int:
               ON a.amount = -b.amount AND a.account_id <> b.account_id
              AND abs(a.posted_date - b.posted_date) <= {TRANSFER_WINDOW_DAYS}
             WHERE a.import_id = ? OR b.import_id = ?
+            UNION
+            -- Between accounts in different currencies the amounts differ by an exchange
+            -- rate nobody gave us offline: both sides must be worded as transfers, and the
+            -- rate must be plausible (0.5..2); ranked after exact pairs by the larger gap.
+            SELECT a.tx_id, b.tx_id, abs(a.posted_date - b.posted_date) + 100
+            FROM (SELECT * FROM outs WHERE worded) a JOIN (SELECT * FROM ins WHERE worded) b
+              ON a.currency <> b.currency AND a.account_id <> b.account_id
+             AND abs(a.posted_date - b.posted_date) <= {TRANSFER_WINDOW_DAYS}
+             AND b.amount BETWEEN -a.amount * 0.5 AND -a.amount * 2
+            WHERE a.import_id = ? OR b.import_id = ?
         ),
         ranked AS (
             SELECT *, row_number() OVER (PARTITION BY a_id ORDER BY gap, b_id) AS ra,
@@ -215,7 +226,7 @@ def match_transfers(con: Any, import_id: int) -> int:
         )
         SELECT a_id, b_id FROM ranked WHERE ra = 1 AND rb = 1
         """,
-        [TRANSFER_WORDS, import_id, import_id, import_id, import_id],
+        [TRANSFER_WORDS, import_id, import_id, import_id, import_id, import_id, import_id],
     )
     n = con.execute("SELECT count(*) FROM fa_transfer_pairs").fetchone()[0]
     if n:
