@@ -180,7 +180,7 @@ def build_household(seed: int = SEED) -> Household:
         }
 
     # -- income --------------------------------------------------------------------
-    pay = Decimal("3250.00")
+    pay = Decimal("3350.00")
     first_friday = START + dt.timedelta(days=(4 - START.weekday()) % 7)
     d = first_friday
     series("S-salary", "Acme Corp", "biweekly", pay, "checking", first_friday, note="raises 2025-01, 2026-01")
@@ -381,12 +381,12 @@ def build_household(seed: int = SEED) -> Household:
         away = trips.get(day)
         wd = day.weekday()
         if away is None:
-            if wd == 5 or (wd == 2 and rng.random() < 0.5):
+            if wd == 5 or (wd in (1, 3) and rng.random() < 0.5):
                 store = rng.choices(["Whole Foods", "Trader Joe's", "Safeway"], [3, 4, 2])[0]
                 h.add("card", day, -round(rng.uniform(45, 185), 2), name(store), "Groceries", store)
             if wd == 6 and day.day <= 7:
                 h.add("card", day, -round(rng.uniform(180, 420), 2), name("Costco"), "Groceries", "Costco")
-            if wd < 5 and rng.random() < 0.6:
+            if wd < 5 and rng.random() < 0.75:
                 h.add("card", day, -round(rng.uniform(4.5, 9.5), 2), name("Blue Bottle"), "Dining", "Blue Bottle")
             if rng.random() < 0.3:
                 place = rng.choice(["Chipotle", "Pizzeria Delfina", "Burma Superstar", "DoorDash"])
