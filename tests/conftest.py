@@ -83,3 +83,52 @@ from hypothesis import settings as _hyp_settings  # noqa: E402
 _hyp_settings.register_profile("default", derandomize=True, database=None)
 _hyp_settings.register_profile("explore", derandomize=False, database=None)
 _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def sample_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample household imported once per session into a real encrypted store."""
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+    from finanalytics_cli.engine.paths import resolve_paths
+    from finanalytics_cli.engine.sample_household import EXPORT_ACCOUNTS, sample_files
+    from finanalytics_cli.engine.store import Store
+
+    home = tmp_path_factory.mktemp("sample-template")
+    saved = {k: os.environ.get(k) for k in ("FINANALYTICS_HOME", "FINANALYTICS_PASSPHRASE", "FINANALYTICS_NO_KEYRING")}
+    os.environ.update(FINANALYTICS_HOME=str(home), FINANALYTICS_PASSPHRASE=PASSPHRASE, FINANALYTICS_NO_KEYRING="1")
+    try:
+        files = sample_files()
+        with Store.create(resolve_paths()) as store:
+            for rel, account in EXPORT_ACCOUNTS.items():
+                import_sources(store, [Source(rel, files[rel])], ImportOptions(account=account))
+        return resolve_paths().db_path
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def sample_store(sample_store_template: Path, store_paths: Any) -> Iterator[Any]:
+    """A private copy of the imported sample household, open for writing."""
+    import shutil
+
+    from finanalytics_cli.engine.store import Store
+
+    store_paths.db_path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".key"):
+        shutil.copy2(str(sample_store_template) + suffix, str(store_paths.db_path) + suffix)
+    s = Store.open(store_paths)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def sample_truth_csv() -> str:
+    from finanalytics_cli.engine.sample_household import sample_files
+
+    return sample_files()["truth/transactions.csv"].decode()

@@ -45,6 +45,11 @@ def tx_list(
     date_to: str = typer.Option(None, "--to", help="To this date (YYYY-MM-DD), inclusive."),
     search: str = typer.Option(None, "--search", help="Text in the payee, merchant or memo."),
     limit: int = typer.Option(100, "--limit", help="At most N rows, newest first (0: all).", min=0),
+    category: str = typer.Option(
+        None,
+        "--category",
+        help="Only this category (a top-level one includes its subcategories); 'none' for uncategorised.",
+    ),
 ) -> None:
     """List transactions, newest first.
 
@@ -60,5 +65,22 @@ def tx_list(
             date_to=_date(date_to, "--to"),
             search=search,
             limit=limit or None,
+            category=category,
         )
     emit(Result("tx list", rows, columns=TX_LIST_COLUMNS, title="Transactions"))
+
+
+@tx_app.command("label")
+def tx_label(
+    tx_id: int = typer.Argument(..., metavar="TX_ID"),
+    category: str = typer.Argument(..., help="A category of the taxonomy, e.g. Dining or Income/Salary."),
+) -> None:
+    """Give a transaction your own category: it is never overwritten, and the model learns from it.
+
+    Example: finanalytics tx label 1234 Groceries
+    """
+    from finanalytics_cli.engine.categories import label_transaction
+
+    with open_store() as store, store.transaction():
+        data = label_transaction(store.con, tx_id, category)
+    emit(Result("tx label", data))

@@ -56,6 +56,11 @@ def import_command(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Parse and check everything, store nothing."),
     strict: bool = typer.Option(False, "--strict", help="Refuse a whole file if any row is rejected."),
+    category_column: str = typer.Option(
+        None,
+        "--category-column",
+        help="A CSV column with your own categories: imported as labels (the model learns from them).",
+    ),
 ) -> None:
     if paths_ and paths_[0] == "list":
         if len(paths_) > 1:
@@ -76,6 +81,7 @@ def import_command(
         dry_run=dry_run,
         strict=strict,
         maps_dir=paths().maps_dir,
+        category_column=category_column,
     )
     with open_store(create=True) as store, progress("Importing", total=len(sources)) as advance:
         results = import_sources(store, sources, options, on_file=lambda r: advance(1))

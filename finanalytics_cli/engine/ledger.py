@@ -144,6 +144,7 @@ def list_transactions(
     date_to: dt.date | None = None,
     search: str | None = None,
     limit: int | None = 100,
+    category: str | None = None,
 ) -> list[dict[str, Any]]:
     """Transactions, newest first, filtered."""
     if limit is not None and limit < 0:
@@ -163,6 +164,15 @@ def list_transactions(
     if date_to:
         where.append("t.posted_date <= ?")
         params.append(date_to)
+    if category:
+        if category.lower() in ("none", "uncategorized", "uncategorised"):
+            where.append("t.category IS NULL")
+        else:
+            from finanalytics_cli.engine.categories import resolve_category
+
+            cat = resolve_category(con, category)
+            where.append("(t.category = ? OR t.category LIKE ?)")
+            params += [cat, f"{cat}/%"]
     if search:
         where.append(
             "(contains(lower(coalesce(t.payee_raw, '') || ' ' || coalesce(t.merchant, '') || ' ' || "

@@ -260,9 +260,23 @@ def m002_import_tracking(con: Any) -> None:
     )
 
 
+def m003_models(con: Any) -> None:
+    """Labels, rules with amount ranges, authenticated model artifacts."""
+    con.execute("ALTER TABLE transactions ADD COLUMN labeled_at TIMESTAMP")
+    con.execute("ALTER TABLE transactions ADD COLUMN category_model_id INTEGER")
+    con.execute("ALTER TABLE superseded_transactions ADD COLUMN labeled_at TIMESTAMP")
+    con.execute("ALTER TABLE superseded_transactions ADD COLUMN category_model_id INTEGER")
+    con.execute(f"ALTER TABLE rules ADD COLUMN amount_min {MONEY}")
+    con.execute(f"ALTER TABLE rules ADD COLUMN amount_max {MONEY}")
+    con.execute("ALTER TABLE ml_models ADD COLUMN artifact_hmac VARCHAR")
+    con.execute("ALTER TABLE ml_models ADD COLUMN validation VARCHAR")
+    con.execute("CREATE INDEX idx_features_entity ON features(entity_type, entity_id, version)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_import_tracking", m002_import_tracking),
+    ("m003_models", m003_models),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

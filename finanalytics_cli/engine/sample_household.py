@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 SEED = 20231101
 START = dt.date(2023, 11, 1)
@@ -1059,3 +1060,50 @@ def write_sample(directory: Path, seed: int = SEED) -> dict[str, Path]:
 
 
 EXPORT_ACCOUNTS = {f"exports/{v['file']}": v["name"] for v in ACCOUNTS.values()}
+
+
+def label_from_truth(con: Any, truth_csv: str, *, until: dt.date | None = None, keys: set[str] | None = None) -> int:
+    """Give stored transactions their truth categories as user labels (tests, demo,
+    benchmarks): rows dated up to ``until``, or only the truth ``keys`` given."""
+    import polars as pl
+
+    truth = pl.read_csv(io.StringIO(truth_csv), infer_schema=False).with_columns(
+        pl.col("date").str.to_date(), pl.col("amount").cast(pl.Decimal(18, 2))
+    )
+    if until is not None:
+        truth = truth.filter(pl.col("date") <= until)
+    if keys is not None:
+        truth = truth.filter(pl.col("key").is_in(sorted(keys)))
+    con.register("fa_truth", truth.to_arrow())
+    try:
+        # OFX rows carry the truth key as FITID; CSV rows match on account, date, amount
+        # and payee, identical rows pairing up in order on both sides.
+        by_fitid = con.execute(
+            """
+            UPDATE transactions SET category = g.category, category_source = 'user', category_confidence = 1.0,
+                   labeled_at = current_timestamp
+            FROM fa_truth g WHERE transactions.fitid = g.key
+              AND coalesce(transactions.category_source, '') <> 'transfer-match'
+            """
+        ).fetchone()[0]
+        by_row = con.execute(
+            """
+            WITH s AS (
+                SELECT t.tx_id, a.name AS account, t.posted_date, t.amount, t.payee_raw,
+                       row_number() OVER (PARTITION BY a.name, t.posted_date, t.amount, t.payee_raw
+                                          ORDER BY t.tx_id) AS k
+                FROM transactions t JOIN accounts a USING (account_id) WHERE t.fitid IS NULL
+            ),
+            g AS (
+                SELECT *, row_number() OVER (PARTITION BY account, date, amount, payee ORDER BY key) AS k FROM fa_truth
+            )
+            UPDATE transactions SET category = g.category, category_source = 'user', category_confidence = 1.0,
+                   labeled_at = current_timestamp
+            FROM s JOIN g ON s.account = g.account AND s.posted_date = g.date AND s.amount = g.amount
+                         AND s.payee_raw = g.payee AND s.k = g.k
+            WHERE transactions.tx_id = s.tx_id AND coalesce(transactions.category_source, '') <> 'transfer-match'
+            """
+        ).fetchone()[0]
+        return int(by_fitid) + int(by_row)
+    finally:
+        con.unregister("fa_truth")

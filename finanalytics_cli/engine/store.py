@@ -271,6 +271,11 @@ class Store:
         con.execute(f"ATTACH '{_sql_path(tmp)}' AS fa_new (ENCRYPTION_KEY '{keys.duckdb_key(keys.pending)}')")
         _verify_encrypted(con, "fa_new")
         con.execute(f"COPY FROM DATABASE {DB_ALIAS} TO fa_new")
+        # Model artifacts are authenticated with a key derived from the data key: re-sign.
+        from finanalytics_cli.engine.models.registry import resign_artifacts
+
+        con.execute("USE fa_new")
+        resign_artifacts(con, keys.active, keys.pending)
         con.execute("CHECKPOINT fa_new")
         con.execute("USE memory")
         con.execute("DETACH fa_new")

@@ -351,7 +351,7 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
         layout.memo_columns = [role_cols["memo"]]
     for key, value in overrides.items():
         setattr(layout, key, value)
-    for attr in list(mapping.values()):
+    for attr in [*mapping.values(), "category_column"]:
         col = getattr(layout, attr)
         if col is not None and col not in columns:
             raise InvalidInput(
@@ -430,6 +430,7 @@ BATCH_SCHEMA = {
     "is_pending": "Boolean",
     "fitid": "String",
     "raw_row": "String",
+    "category_label": "String",
 }
 
 
@@ -545,6 +546,9 @@ def _build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
             pl.col(layout.reference_column).str.strip_chars() if layout.reference_column else pl.lit(None, pl.String)
         ).alias("fitid"),
         raw.alias("raw_row"),
+        (pl.col(layout.category_column).str.strip_chars() if layout.category_column else pl.lit(None, pl.String)).alias(
+            "category_label"
+        ),
     )
     bad_date = work["posted_date"].is_null()
     # Lines after the last good row that do not read as transactions are a summary

@@ -15,7 +15,7 @@ from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput
 from finanalytics_cli.engine.ingest.csv_reader import ParsedExport, read_csv_export
 from finanalytics_cli.engine.ingest.decode import decode_export
 from finanalytics_cli.engine.ingest.layout import load_map
-from finanalytics_cli.engine.ingest.loader import load_batch, match_transfers
+from finanalytics_cli.engine.ingest.loader import load_batch, match_transfers, transaction_columns
 from finanalytics_cli.engine.ingest.ofx import declared_encoding, looks_like_ofx, read_statements
 from finanalytics_cli.engine.ledger import ensure_account
 
@@ -42,6 +42,7 @@ class ImportOptions:
     dry_run: bool = False
     strict: bool = False
     maps_dir: Path | None = None
+    category_column: str | None = None  # a CSV column holding the user's own categories
 
 
 @dataclass
@@ -65,6 +66,8 @@ class FileImport:
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     saved_map: str | None = None
+    labels_imported: int = 0
+    labels_unknown: list[str] = field(default_factory=list)
 
 
 # -- reading sources --------------------------------------------------------------------
@@ -212,6 +215,8 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
     else:
         account = _csv_account(store, options)
         overrides, map_source = _map_overrides(store, options, account)
+        if options.category_column:
+            overrides = {**(overrides or {}), "category_column": options.category_column}
         declared = (overrides or {}).pop("encoding", None)
         text, encoding = decode_export(src.data, src.name, declared)
         parsed = read_csv_export(text, src.name, encoding, overrides)
@@ -297,7 +302,14 @@ def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, resu
     currency = _csv_currency(parsed)
     account_id = ensure_account(con, account, currency=currency)
     acct_currency = con.execute("SELECT currency FROM accounts WHERE account_id = ?", [account_id]).fetchone()[0]
+    if "category_label" in frame.columns and frame["category_label"].drop_nulls().len():
+        frame = _apply_labels(con, frame, result)
     stats = load_batch(con, account_id, import_id, frame, acct_currency)
+    if result.labels_imported:
+        con.execute(
+            "UPDATE transactions SET labeled_at = current_timestamp WHERE import_id = ? AND category_source = 'user'",
+            [import_id],
+        )
     _record_rejects(con, import_id, [(r.line_no, r.reason, r.raw_row) for r in parsed.rejected], result)
     result.accounts = [account]
     result.read = stats.read + len(parsed.rejected)
@@ -322,6 +334,27 @@ def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, resu
                 "VALUES (?, ?, ?, ?, 'csv', ?)",
                 [account_id, row["posted_date"], row["balance"], acct_currency, import_id],
             )
+
+
+def _apply_labels(con: Any, frame: Any, result: FileImport) -> Any:
+    """Map a column of the user's own categories onto the taxonomy: they become labels."""
+    import polars as pl
+
+    from finanalytics_cli.engine.categories import resolve_category
+
+    mapping: dict[str, str | None] = {}
+    for value in frame["category_label"].drop_nulls().unique().to_list():
+        try:
+            mapping[value] = resolve_category(con, value) if value else None
+        except InvalidInput:
+            mapping[value] = None
+            result.labels_unknown.append(value)
+    labels = frame["category_label"].replace_strict(mapping, default=None, return_dtype=pl.String)
+    result.labels_imported = int(labels.drop_nulls().len())
+    return frame.with_columns(
+        labels.alias("category"),
+        pl.when(labels.is_not_null()).then(pl.lit("user")).otherwise(None).alias("category_source"),
+    )
 
 
 def _csv_currency(parsed: ParsedExport) -> str:
@@ -474,14 +507,7 @@ def undo_import(store: Any, import_id: int) -> dict[str, Any]:
             [import_id, import_id],
         )
         con.execute("DELETE FROM transactions WHERE import_id = ?", [import_id])
-        cols = [
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'transactions' "
-                "AND database_name = current_database() ORDER BY column_index"
-            ).fetchall()
-        ]
-        col_list = ", ".join(cols)
+        col_list = ", ".join(transaction_columns(con))
         con.execute(
             f"INSERT INTO transactions ({col_list}) SELECT {col_list} FROM superseded_transactions "
             "WHERE superseded_by_import = ?",

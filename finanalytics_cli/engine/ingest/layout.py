@@ -322,6 +322,7 @@ class CsvLayout:
     currency_column: str | None = None
     status_column: str | None = None
     reference_column: str | None = None
+    category_column: str | None = None  # the user's own categories, imported as labels
     decimal: str = "."
     thousands: str | None = None
     currency: str | None = None

@@ -164,10 +164,11 @@ def _match_pending(con: Any, account_id: int, import_id: int | None) -> int:
     )
     n = con.execute("SELECT count(*) FROM fa_pending_pairs").fetchone()[0]
     if n:
+        cols = ", ".join(transaction_columns(con))
         con.execute(
-            """
-            INSERT INTO superseded_transactions
-            SELECT t.*, p.posted_id, ?, current_timestamp
+            f"""
+            INSERT INTO superseded_transactions ({cols}, superseded_by_tx, superseded_by_import, superseded_at)
+            SELECT {", ".join("t." + c for c in transaction_columns(con))}, p.posted_id, ?, current_timestamp
             FROM transactions t JOIN fa_pending_pairs p ON t.tx_id = p.pending_id
             """,
             [import_id],
@@ -175,6 +176,17 @@ def _match_pending(con: Any, account_id: int, import_id: int | None) -> int:
         con.execute("DELETE FROM transactions WHERE tx_id IN (SELECT pending_id FROM fa_pending_pairs)")
     con.execute("DROP TABLE IF EXISTS temp.fa_pending_pairs")
     return int(n)
+
+
+def transaction_columns(con: Any) -> list[str]:
+    """The columns of ``transactions`` in order (migrations add to them)."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'transactions' "
+            "AND database_name = current_database() ORDER BY column_index"
+        ).fetchall()
+    ]
 
 
 def match_transfers(con: Any, import_id: int) -> int:

@@ -1,0 +1,125 @@
+"""Category classifier quality on the sample household (time split), as the issue asks.
+
+Train on the first two years' labels (2023-11-01 .. 2025-10-31), test on the last year,
+through the whole pipeline (`categorize`: rules, the deployed model, keyword fallback):
+accuracy and macro-F1 against the truth, the baselines, 50-label accuracy, robustness to
+noisier merchant strings, accuracy per account and currency, and a learning curve.
+
+Run: python benchmarks/categorization.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import tempfile
+import time
+
+CUT = dt.date(2025, 10, 31)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer learning-curve points")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="fa-cat-bench-")
+    os.environ.update(
+        FINANALYTICS_HOME=tmp, FINANALYTICS_PASSPHRASE="benchmark passphrase", FINANALYTICS_NO_KEYRING="1"
+    )
+    from finanalytics_cli.engine.categorize import categorize
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+    from finanalytics_cli.engine.models import category_eval as ev
+    from finanalytics_cli.engine.models.category import parse_params, train_category_classifier
+    from finanalytics_cli.engine.models.registry import deploy
+    from finanalytics_cli.engine.paths import resolve_paths
+    from finanalytics_cli.engine.sample_household import EXPORT_ACCOUNTS, sample_files
+    from finanalytics_cli.engine.store import Store
+
+    files = sample_files()
+    store = Store.create(resolve_paths())
+    for rel, account in EXPORT_ACCOUNTS.items():
+        import_sources(store, [Source(rel, files[rel])], ImportOptions(account=account))
+    con = store.con
+    truth = ev.truth_by_tx(con, files["truth/transactions.csv"].decode())
+    train_ids, test_ids = ev.split(con, truth, CUT)
+
+    def run(label_ids: list[int], params: list[str] | None = None) -> tuple[dict, dict]:
+        ev.reset_categories(con)
+        ev.label(con, truth, label_ids)
+        t0 = time.perf_counter()
+        with store.transaction():
+            res = train_category_classifier(store, parse_params(params or []), date_to=CUT)
+            deploy(con, res.model_id, "production")
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        categorize(store)
+        cat_s = time.perf_counter() - t0
+        out = ev.score(con, truth, test_ids)
+        out["train_s"], out["categorize_s"] = round(train_s, 1), round(cat_s, 1)
+        return out, res.metrics
+
+    print("command: python benchmarks/categorization.py" + (" --quick" if args.quick else ""))
+    print(f"train: {len(train_ids)} labelled transactions up to {CUT}; test: {len(test_ids)} after it")
+    full, metrics = run(train_ids)
+    print(
+        f"\nfull labels: accuracy {full['accuracy']:.3f} (target >= 0.92), macro-F1 {full['macro_f1']:.3f} "
+        f"(target >= 0.85), coverage {full['coverage']:.3f}; train {full['train_s']} s, "
+        f"categorize {full['categorize_s']} s"
+    )
+    print(
+        f"baselines on the model's own hold-out: majority {metrics['baseline_majority_accuracy']:.3f}, "
+        f"keyword rules {metrics['baseline_keyword_accuracy']:.3f}; model {metrics['accuracy']:.3f} "
+        f"({metrics.get('ece', 0):.4f} expected calibration error)"
+    )
+    print(
+        f"accuracy by account: {full['accuracy_by_account']} (gap {full['account_gap']:.3f}"
+        f"{', FLAGGED' if full['account_gap_flagged'] else ''})"
+    )
+    print(
+        f"accuracy by currency: {full['accuracy_by_currency']} (gap {full['currency_gap']:.3f}"
+        f"{', FLAGGED' if full['currency_gap_flagged'] else ''})"
+    )
+
+    rng = random.Random(50)
+    few = []
+    for seed in range(3):
+        ids = random.Random(seed).sample(train_ids, 50)
+        few.append(run(ids)[0]["accuracy"])
+    print(
+        f"\n50 labels (3 random draws): accuracy {', '.join(f'{a:.3f}' for a in few)} "
+        f"(target >= 0.70) -> {'OK' if min(few) >= 0.70 else 'BELOW TARGET'}"
+    )
+
+    run(train_ids)
+    ev.perturb_payees(con, test_ids, seed=7)
+    categorize(store, everything=True)
+    noisy = ev.score(con, truth, test_ids)
+    drop = full["accuracy"] - noisy["accuracy"]
+    print(
+        f"robustness (random casing, extra store numbers, truncation on the test year): accuracy "
+        f"{noisy['accuracy']:.3f}, a drop of {drop * 100:.1f} points (target <= 5) -> "
+        f"{'OK' if drop <= 0.05 else 'OVER TARGET'}"
+    )
+    store.close()
+
+    # The learning curve starts again from clean strings, in a fresh store.
+    os.environ["FINANALYTICS_HOME"] = tempfile.mkdtemp(prefix="fa-cat-bench-")
+    store = Store.create(resolve_paths())
+    for rel, account in EXPORT_ACCOUNTS.items():
+        import_sources(store, [Source(rel, files[rel])], ImportOptions(account=account))
+    con = store.con
+    truth = ev.truth_by_tx(con, files["truth/transactions.csv"].decode())
+    train_ids, test_ids = ev.split(con, truth, CUT)
+    sizes = [25, 100, 400, len(train_ids)] if args.quick else [25, 50, 100, 200, 400, 800, 1600, len(train_ids)]
+    print("\nlearning curve (labels -> accuracy, macro-F1):")
+    for n in sizes:
+        ids = sorted(rng.sample(train_ids, min(n, len(train_ids))))
+        res = run(ids)[0]
+        print(f"  {n:>5} -> {res['accuracy']:.3f}, {res['macro_f1']:.3f}")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

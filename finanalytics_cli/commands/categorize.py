@@ -1,0 +1,113 @@
+"""`categorize`, `review` and `rules add | list | rm`."""
+
+from __future__ import annotations
+
+import typer
+
+from finanalytics_cli.commands._common import open_store
+from finanalytics_cli.output import Result, emit, message
+
+rules_app = typer.Typer(help="Your own categorisation rules (they win over the model).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("categorize")(categorize)
+    app.command("review")(review)
+    app.add_typer(rules_app, name="rules")
+
+
+def categorize(
+    threshold: float = typer.Option(
+        None,
+        "--threshold",
+        help="Confidence below which the model's guess is not used (default: the model's own, 0.5).",
+    ),
+    everything: bool = typer.Option(False, "--all", help="Re-categorise everything except your own labels."),
+    explain: int = typer.Option(
+        None,
+        "--explain",
+        metavar="TX_ID",
+        help="Show what drove the model's prediction for one transaction; changes nothing.",
+    ),
+) -> None:
+    """Categorise new and uncategorised transactions: your labels, your rules, the model, keyword rules.
+
+    Example: finanalytics categorize
+    """
+    from finanalytics_cli.engine.categorize import categorize as run
+    from finanalytics_cli.engine.categorize import explain_transaction
+
+    if explain is not None:
+        with open_store(readonly=True) as store:
+            data = explain_transaction(store, explain)
+        emit(Result("categorize explain", data, title=f"Transaction {explain}"))
+        return
+    with open_store() as store:
+        result = run(store, threshold=threshold, everything=everything)
+    meta = {"fallback": result.fallback} if result.fallback else {}
+    if result.notes:
+        meta["notes"] = result.notes
+    message(
+        f"Categorised {result.considered - result.uncategorised} of {result.considered} transactions; "
+        f"{result.uncategorised} left for `finanalytics review`."
+    )
+    emit(Result("categorize", result, meta=meta))
+
+
+def review(limit: int = typer.Option(50, "--limit", min=1, help="At most N transactions.")) -> None:
+    """Transactions that need you: uncategorised, or categorised with low confidence.
+
+    Example: finanalytics review --limit 20
+    """
+    from finanalytics_cli.engine.categorize import review as run
+
+    with open_store(readonly=True) as store:
+        rows = run(store.con, limit=limit)
+    emit(Result("review", rows, title="To review"))
+
+
+@rules_app.command("add")
+def rules_add(
+    pattern: str = typer.Argument(..., help="A case-insensitive regular expression, e.g. 'whole ?foods'."),
+    category: str = typer.Argument(..., help="A category of the taxonomy, e.g. Groceries or Transport/Fuel."),
+    field: str = typer.Option("payee", "--field", help="payee or memo."),
+    amount_range: str = typer.Option(
+        None, "--amount-range", help="MIN:MAX (either side may be empty); money out is negative, e.g. -100:-10."
+    ),
+) -> None:
+    """Add a rule; it applies at once to every transaction you have not labelled yourself.
+
+    Example: finanalytics rules add 'costco' Groceries --amount-range -1000:-50
+    """
+    from finanalytics_cli.engine.categories import add_rule, apply_rules
+
+    with open_store() as store, store.transaction():
+        rule = add_rule(store.con, pattern, category, field, amount_range)
+        applied = apply_rules(store.con)
+    emit(Result("rules add", {"rule": rule, "transactions_categorised_by_rules": applied}))
+
+
+@rules_app.command("list")
+def rules_list() -> None:
+    """List your rules (the first matching rule wins).
+
+    Example: finanalytics rules list
+    """
+    from finanalytics_cli.engine.categories import list_rules
+
+    with open_store(readonly=True) as store:
+        rows = list_rules(store.con)
+    emit(Result("rules list", rows, title="Rules"))
+
+
+@rules_app.command("rm")
+def rules_rm(rule_id: int = typer.Argument(..., metavar="RULE_ID")) -> None:
+    """Remove a rule; what it categorised is categorised again by `categorize`.
+
+    Example: finanalytics rules rm 3
+    """
+    from finanalytics_cli.engine.categories import remove_rule
+
+    with open_store() as store, store.transaction():
+        rule = remove_rule(store.con, rule_id)
+    emit(Result("rules rm", {"removed": rule}))

@@ -1,0 +1,202 @@
+"""Categorise transactions: user labels > user rules > model > keyword rules > review."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from finanalytics_cli.engine.categories import apply_rules, keyword_category
+from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput, ModelUnavailable
+
+MODEL_TYPE = "category_classifier"
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class CategorizeResult:
+    considered: int = 0
+    by_rule: int = 0
+    by_model: int = 0
+    by_canary: int = 0
+    by_keyword: int = 0
+    uncategorised: int = 0
+    shadow_recorded: int = 0
+    model_id: int | None = None
+    canary_model_id: int | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    fallback: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _load(store: Any, model_id: int | None, result: CategorizeResult) -> Any:
+    from finanalytics_cli.engine.models.registry import load_model
+
+    if model_id is None:
+        return None
+    try:
+        return load_model(store.con, store.keys.active, model_id)
+    except ModelUnavailable as err:
+        result.fallback = "keyword rules"
+        result.notes.append(err.message)
+        return None
+
+
+def categorize(store: Any, threshold: float | None = None, everything: bool = False) -> CategorizeResult:
+    """Categorise new and uncategorised transactions (``everything``: all but user labels)."""
+    from finanalytics_cli.engine.features import ensure_features, feature_frame
+    from finanalytics_cli.engine.models.registry import routes_to_canary, serving
+
+    con = store.con
+    result = CategorizeResult()
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise InvalidInput("--threshold must be between 0 and 1")
+    with store.transaction():
+        result.by_rule = apply_rules(con)
+        ensure_features(con)
+        route = serving(con, MODEL_TYPE)
+        model = _load(store, route.production, result)
+        canary = _load(store, route.canary[0], result) if route.canary else None
+        shadow = _load(store, route.shadow, result) if route.shadow else None
+        if route.production is None:
+            result.fallback = "keyword rules"
+            result.notes.append("no category model is deployed; keyword rules only")
+        result.model_id = route.production if model is not None else None
+        result.canary_model_id = route.canary[0] if canary is not None and route.canary else None
+        if model is not None:
+            result.threshold = (
+                threshold
+                if threshold is not None
+                else float(getattr(model, "params", {}).get("threshold", DEFAULT_THRESHOLD))
+            )
+        else:
+            result.threshold = threshold if threshold is not None else DEFAULT_THRESHOLD
+        where = (
+            "coalesce(t.category_source, '') NOT IN ('user', 'transfer-match') "
+            "AND coalesce(t.category_source, '') NOT LIKE 'rule:%'"
+        )
+        if not everything:
+            where += (
+                " AND (t.category IS NULL OR t.category_source = 'keyword' OR (t.category_source = 'model' "
+                "AND t.category_model_id IS DISTINCT FROM ?))"
+            )
+            params = [result.model_id]
+        else:
+            params = []
+        frame = feature_frame(con, where, params)
+        result.considered = frame.height
+        if frame.height == 0:
+            return result
+        labels: list[str | None] = [None] * frame.height
+        confs: list[float | None] = [None] * frame.height
+        sources: list[str | None] = [None] * frame.height
+        model_ids: list[int | None] = [None] * frame.height
+        tx_ids = frame["tx_id"].to_list()
+        if model is not None:
+            try:
+                pred, conf = model.predict(frame)
+                canary_idx = set()
+                if canary is not None and route.canary:
+                    canary_idx = {i for i, t in enumerate(tx_ids) if routes_to_canary(t, route.canary[1])}
+                    if canary_idx:
+                        sub = frame[sorted(canary_idx)]
+                        cpred, cconf = canary.predict(sub)
+                        for j, i in enumerate(sorted(canary_idx)):
+                            pred[i], conf[i] = cpred[j], cconf[j]
+                for i in range(frame.height):
+                    if conf[i] >= result.threshold:
+                        labels[i], confs[i], sources[i] = pred[i], conf[i], "model"
+                        model_ids[i] = route.canary[0] if i in canary_idx and route.canary else route.production
+                        if i in canary_idx:
+                            result.by_canary += 1
+                        else:
+                            result.by_model += 1
+            except AnalyticsError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a model that fails to predict falls back, and says so
+                result.fallback = "keyword rules"
+                result.notes.append(f"the model failed to predict ({type(exc).__name__}); keyword rules used")
+        payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
+        for i in range(frame.height):
+            if labels[i] is None:
+                kw = keyword_category(payees[i], memos[i])
+                if kw:
+                    labels[i], sources[i] = kw, "keyword"
+                    result.by_keyword += 1
+                else:
+                    result.uncategorised += 1
+        import polars as pl
+
+        updates = pl.DataFrame(
+            {"tx_id": tx_ids, "category": labels, "source": sources, "confidence": confs, "model_id": model_ids},
+            schema={
+                "tx_id": pl.Int64,
+                "category": pl.String,
+                "source": pl.String,
+                "confidence": pl.Float64,
+                "model_id": pl.Int32,
+            },
+        )
+        con.register("fa_cat_updates", updates.to_arrow())
+        try:
+            con.execute(
+                """
+                UPDATE transactions SET category = u.category, category_source = u.source,
+                       category_confidence = u.confidence, category_model_id = u.model_id
+                FROM fa_cat_updates u WHERE transactions.tx_id = u.tx_id
+                """
+            )
+        finally:
+            con.unregister("fa_cat_updates")
+        if shadow is not None and route.shadow is not None:
+            spred, sconf = shadow.predict(frame)
+            con.executemany(
+                "INSERT INTO model_predictions (model_id, model_type, entity_type, entity_id, confidence, payload) "
+                "VALUES (?, ?, 'transaction', ?, ?, ?)",
+                [
+                    (route.shadow, MODEL_TYPE, str(t), c, json.dumps({"category": p, "mode": "shadow"}))
+                    for t, p, c in zip(tx_ids, spred, sconf, strict=True)
+                ],
+            )
+            result.shadow_recorded = len(tx_ids)
+    return result
+
+
+def review(con: Any, limit: int = 50, below: float = 0.65) -> list[dict[str, Any]]:
+    """Transactions that need a person: uncategorised, or categorised with low confidence."""
+    rows = con.execute(
+        """
+        SELECT t.tx_id, t.posted_date, t.amount, t.currency, t.payee_raw, a.name, t.category, t.category_confidence
+        FROM transactions t JOIN accounts a USING (account_id)
+        WHERE NOT t.is_transfer AND (t.category IS NULL OR (t.category_source = 'model' AND t.category_confidence < ?))
+        ORDER BY t.category IS NOT NULL, t.posted_date DESC LIMIT ?
+        """,
+        [below, limit],
+    ).fetchall()
+    keys = ["id", "date", "amount", "currency", "payee", "account", "suggested_category", "confidence"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def explain_transaction(store: Any, tx_id: int) -> dict[str, Any]:
+    from finanalytics_cli.engine.features import ensure_features, feature_frame
+    from finanalytics_cli.engine.models.registry import load_model, serving
+
+    con = store.con
+    route = serving(con, MODEL_TYPE)
+    if route.production is None:
+        raise ModelUnavailable("no category model is deployed: nothing to explain (train and deploy one)")
+    ensure_features(con)
+    frame = feature_frame(con, "t.tx_id = ?", [tx_id])
+    if frame.height == 0:
+        raise InvalidInput(f"there is no transaction {tx_id}")
+    model = load_model(con, store.keys.active, route.production)
+    [out] = model.explain(frame)
+    row = frame.row(0, named=True)
+    return {
+        "tx_id": tx_id,
+        "payee": row["payee_raw"],
+        "current_category": row["category"],
+        "current_source": row["category_source"],
+        "model_id": route.production,
+        **out,
+    }

@@ -1,0 +1,1 @@
+"""Models trained on the user's machine: registry, deployments, monitoring, and the models."""
