@@ -103,6 +103,18 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
                         cpred, cconf = canary.predict(sub)
                         for j, i in enumerate(sorted(canary_idx)):
                             pred[i], conf[i] = cpred[j], cconf[j]
+                _record_predictions(
+                    con,
+                    tx_ids,
+                    pred,
+                    conf,
+                    [
+                        route.canary[0] if i in canary_idx and route.canary else route.production
+                        for i in range(frame.height)
+                    ],
+                    ["canary" if i in canary_idx else "production" for i in range(frame.height)],
+                    result.threshold,
+                )
                 for i in range(frame.height):
                     if conf[i] >= result.threshold:
                         labels[i], confs[i], sources[i] = pred[i], conf[i], "model"
@@ -150,16 +162,42 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
             con.unregister("fa_cat_updates")
         if shadow is not None and route.shadow is not None:
             spred, sconf = shadow.predict(frame)
-            con.executemany(
-                "INSERT INTO model_predictions (model_id, model_type, entity_type, entity_id, confidence, payload) "
-                "VALUES (?, ?, 'transaction', ?, ?, ?)",
-                [
-                    (route.shadow, MODEL_TYPE, str(t), c, json.dumps({"category": p, "mode": "shadow"}))
-                    for t, p, c in zip(tx_ids, spred, sconf, strict=True)
-                ],
-            )
+            # Shadow predictions are recorded, never served.
+            _record_predictions(con, tx_ids, spred, sconf, [route.shadow] * len(tx_ids), ["shadow"] * len(tx_ids), None)
             result.shadow_recorded = len(tx_ids)
     return result
+
+
+def _record_predictions(
+    con: Any,
+    tx_ids: list[int],
+    categories: list[str],
+    confidence: list[float],
+    model_ids: list[int | None],
+    modes: list[str],
+    threshold: float | None,
+) -> None:
+    """Every prediction batch goes to ``model_predictions`` with its model and confidence."""
+    import polars as pl
+
+    payload = [
+        json.dumps({"category": c, "mode": m, "served": threshold is not None and p >= threshold})
+        for c, m, p in zip(categories, modes, confidence, strict=True)
+    ]
+    frame = pl.DataFrame(
+        {"model_id": model_ids, "entity_id": [str(t) for t in tx_ids], "confidence": confidence, "payload": payload},
+        schema={"model_id": pl.Int32, "entity_id": pl.String, "confidence": pl.Float64, "payload": pl.String},
+    )
+    con.register("fa_predictions", frame.to_arrow())
+    try:
+        con.execute(
+            f"""
+            INSERT INTO model_predictions (model_id, model_type, entity_type, entity_id, confidence, payload)
+            SELECT model_id, '{MODEL_TYPE}', 'transaction', entity_id, confidence, payload FROM fa_predictions
+            """
+        )
+    finally:
+        con.unregister("fa_predictions")
 
 
 def review(con: Any, limit: int = 50, below: float = 0.65) -> list[dict[str, Any]]:

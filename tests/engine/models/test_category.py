@@ -142,6 +142,9 @@ def test_deployments_canary_shadow_rollback(sample_store: Any, sample_truth_csv:
     assert 0.2 < share < 0.4  # deterministic hash routing of ~30%
     again = categorize(sample_store, everything=True)
     assert again.by_canary == out.by_canary  # the same transactions take the same path
+    logged = con.execute("SELECT model_id, count(*) FROM model_predictions GROUP BY 1 ORDER BY 1").fetchall()
+    assert [m for m, _ in logged] == [first.model_id, second.model_id]  # every batch, with its model
+    assert sum(n for _, n in logged) == out.considered + again.considered
     deploy(con, second.model_id, "production", strategy="shadow")
     shadow = categorize(sample_store, everything=True)
     assert shadow.shadow_recorded == shadow.considered
