@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,18 @@ def interactive_passphrase(prompt: str, confirm: bool) -> str | None:
         if first != second:
             raise KeyUnavailable("the two passphrases differ")
     return first or None
+
+
+def parse_date(value: str | None, option: str) -> dt.date | None:
+    """A YYYY-MM-DD option value (usage error, exit 2, when it is not a date)."""
+    import typer
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option) from None
 
 
 def settings() -> Settings:

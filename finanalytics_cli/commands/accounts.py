@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 
-from finanalytics_cli.commands._common import open_store
+from finanalytics_cli.commands._common import open_store, parse_date
 from finanalytics_cli.output import Result, emit
 
 tx_app = typer.Typer(help="List and inspect transactions.", no_args_is_help=True)
@@ -27,15 +25,6 @@ def accounts() -> None:
     with open_store(readonly=True) as store:
         rows = list_accounts(store.con)
     emit(Result("accounts", rows, title="Accounts"))
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option) from None
 
 
 @tx_app.command("list")
@@ -61,8 +50,8 @@ def tx_list(
         rows = list_transactions(
             store.con,
             account=account,
-            date_from=_date(date_from, "--from"),
-            date_to=_date(date_to, "--to"),
+            date_from=parse_date(date_from, "--from"),
+            date_to=parse_date(date_to, "--to"),
             search=search,
             limit=limit or None,
             category=category,

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import open_store
+from finanalytics_cli.commands._common import open_store, parse_date
 from finanalytics_cli.output import Result, emit, message, progress
 
 app = typer.Typer(
     help="Train, inspect, deploy, roll back and monitor the models trained on this machine.", no_args_is_help=True
 )
-
-
-def _date(value: str | None, option: str):  # noqa: ANN202 - a date or None
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option) from None
 
 
 @app.command("train")
@@ -43,7 +32,7 @@ def train(
 
     check_model_type(model_type)
     params = parse_params(param)
-    start, end = _date(date_from, "--from"), _date(date_to, "--to")
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with open_store() as store:
         if if_drift:
             report = monitor(store, model_type)

@@ -52,44 +52,11 @@ def ensure_account(
 
 def insert_transactions(con: Any, account_id: int, import_id: int | None, txs: Iterable[NewTransaction]) -> int:
     """Store transactions through the importer's path (fingerprints, dedupe). Returns rows added."""
-    import polars as pl
+    from dataclasses import asdict
 
-    from finanalytics_cli.engine.ingest.loader import load_batch
+    from finanalytics_cli.engine.ingest.loader import batch_frame, load_batch
 
-    rows = [
-        {
-            "line_no": i,
-            "posted_date": t.posted_date,
-            "amount": t.amount,
-            "payee_raw": t.payee_raw,
-            "memo": t.memo,
-            "fitid": t.fitid,
-            "currency": t.currency,
-            "balance": t.balance,
-            "is_pending": t.is_pending,
-            "raw_row": t.raw_row,
-            "category": t.category,
-            "category_source": t.category_source,
-        }
-        for i, t in enumerate(txs, start=1)
-    ]
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "line_no": pl.Int64,
-            "posted_date": pl.Date,
-            "amount": pl.Decimal(18, 2),
-            "payee_raw": pl.String,
-            "memo": pl.String,
-            "fitid": pl.String,
-            "currency": pl.String,
-            "balance": pl.Decimal(18, 2),
-            "is_pending": pl.Boolean,
-            "raw_row": pl.String,
-            "category": pl.String,
-            "category_source": pl.String,
-        },
-    )
+    frame = batch_frame([{"line_no": i, **asdict(t)} for i, t in enumerate(txs, start=1)])
     return load_batch(con, account_id, import_id, frame, "USD").added
 
 

@@ -15,7 +15,7 @@ from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput
 from finanalytics_cli.engine.ingest.csv_reader import ParsedExport, read_csv_export
 from finanalytics_cli.engine.ingest.decode import decode_export
 from finanalytics_cli.engine.ingest.layout import load_map
-from finanalytics_cli.engine.ingest.loader import load_batch, match_transfers, transaction_columns
+from finanalytics_cli.engine.ingest.loader import batch_frame, load_batch, match_transfers, transaction_columns
 from finanalytics_cli.engine.ingest.ofx import declared_encoding, looks_like_ofx, read_statements
 from finanalytics_cli.engine.ledger import ensure_account
 
@@ -369,7 +369,6 @@ def _csv_currency(parsed: ParsedExport) -> str:
 def _load_ofx(
     con: Any, statements: list[Any], account: str | None, import_id: int, result: FileImport, encoding: str
 ) -> None:
-    import polars as pl
 
     result.layout = {"encoding": encoding, "statements": len(statements)}
     result.checks["statements"] = []
@@ -386,21 +385,7 @@ def _load_ofx(
                 "UPDATE accounts SET external_id = coalesce(external_id, ?) WHERE account_id = ?",
                 [st.account_id, account_id],
             )
-        frame = pl.DataFrame(
-            [{k: v for k, v in t.items() if k != "trntype"} for t in st.transactions],
-            schema={
-                "line_no": pl.Int64,
-                "posted_date": pl.Date,
-                "amount": pl.Decimal(18, 2),
-                "payee_raw": pl.String,
-                "memo": pl.String,
-                "fitid": pl.String,
-                "currency": pl.String,
-                "balance": pl.Decimal(18, 2),
-                "is_pending": pl.Boolean,
-                "raw_row": pl.String,
-            },
-        )
+        frame = batch_frame(st.transactions)
         stats = load_batch(con, account_id, import_id, frame, st.currency)
         _record_rejects(con, import_id, st.rejected, result)
         result.read += stats.read + len(st.rejected)

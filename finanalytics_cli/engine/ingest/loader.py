@@ -54,6 +54,28 @@ TX_COLUMNS = (
 )
 
 
+def batch_frame(rows: list[dict[str, Any]]) -> Any:
+    """A polars frame in the batch schema every importer hands to :func:`load_batch`."""
+    import polars as pl
+
+    money = pl.Decimal(18, 2)
+    schema = {
+        "line_no": pl.Int64,
+        "posted_date": pl.Date,
+        "amount": money,
+        "payee_raw": pl.String,
+        "memo": pl.String,
+        "fitid": pl.String,
+        "currency": pl.String,
+        "balance": money,
+        "is_pending": pl.Boolean,
+        "raw_row": pl.String,
+        "category": pl.String,
+        "category_source": pl.String,
+    }
+    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+
+
 @dataclass
 class LoadStats:
     read: int = 0
