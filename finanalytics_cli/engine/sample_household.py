@@ -205,7 +205,17 @@ def build_household(seed: int = SEED) -> Household:
             "ACME CORP BONUS PPD ID: 9876543210",
             "Income/Bonus",
             "Acme Corp",
+            series="S-bonus",
         )
+    series(
+        "S-bonus",
+        "Acme Corp",
+        "yearly",
+        Decimal("4600.00"),
+        "checking",
+        dt.date(2024, 3, 15),
+        note="annual bonus, grows each year",
+    )
     # Sam's freelance fees arrive in EUR on the European account.
     series("S-honorar", "Mueller & Soehne", "monthly", Decimal("1250.00"), "eu", START)
     for m in _month_starts():
@@ -282,13 +292,15 @@ def build_household(seed: int = SEED) -> Household:
             series="S-daycare",
         )
         netflix = Decimal("15.49") if m < dt.date(2025, 2, 1) else Decimal("17.99")
-        h.add("card", m.replace(day=12), -netflix, name("Netflix"), "Subscriptions", "Netflix", series="S-netflix")
+        tx = h.add("card", m.replace(day=12), -netflix, name("Netflix"), "Subscriptions", "Netflix", series="S-netflix")
+        if m == dt.date(2025, 2, 1):
+            _mark(h, tx, "price_increase", "Netflix went from 15.49 to 17.99")
         h.add("card", m.replace(day=6), -2.99, name("iCloud"), "Subscriptions", "iCloud", series="S-icloud")
         if m >= dt.date(2024, 5, 1):
             h.add("card", m.replace(day=20), -11.99, name("Spotify"), "Subscriptions", "Spotify", series="S-spotify")
         if m < dt.date(2025, 7, 1):
             h.add("card", m.replace(day=25), -17.99, name("Hulu"), "Subscriptions", "Hulu", series="S-hulu")
-        h.add(
+        tx = h.add(
             "card",
             m.replace(day=27),
             -4.25 if m < dt.date(2025, 1, 1) else -6.25,
@@ -297,6 +309,8 @@ def build_household(seed: int = SEED) -> Household:
             "NYTimes",
             series="S-nyt",
         )
+        if m == dt.date(2025, 1, 1):
+            _mark(h, tx, "price_increase", "NYTimes went from 4.25 to 6.25")
         h.add(
             "card",
             m.replace(day=3) + dt.timedelta(days=rng.randint(0, 10)),
@@ -579,19 +593,23 @@ def _travel_bookings(h: Household, rng: random.Random, name: _Namer, trips: dict
             h.add("card", start, -round(rng.uniform(240, 420), 2), name("Hertz"), "Travel", "Hertz")
 
 
+def _mark(h: Household, tx: Tx, kind: str, why: str) -> None:
+    tx.anomaly = kind
+    h.anomalies.append(
+        {
+            "kind": kind,
+            "account": ACCOUNTS[tx.account]["name"],
+            "date": tx.date.isoformat(),
+            "amount": str(tx.amount),
+            "payee": tx.payee,
+            "why": why,
+        }
+    )
+
+
 def _inject_anomalies(h: Household, rng: random.Random, name: _Namer) -> None:
     def mark(tx: Tx, kind: str, why: str) -> None:
-        tx.anomaly = kind
-        h.anomalies.append(
-            {
-                "kind": kind,
-                "account": ACCOUNTS[tx.account]["name"],
-                "date": tx.date.isoformat(),
-                "amount": str(tx.amount),
-                "payee": tx.payee,
-                "why": why,
-            }
-        )
+        _mark(h, tx, kind, why)
 
     # Duplicate charges: the same charge posted twice.
     for day, merchant, amount in (

@@ -35,7 +35,13 @@ def test_truth_is_complete_and_realistic() -> None:
     assert {r["category"] for r in rows} <= valid
     assert len({r["category"].split("/")[0] for r in rows}) >= 18
     anomalies = list(csv.DictReader(io.StringIO(files["truth/anomalies.csv"].decode())))
-    assert {a["kind"] for a in anomalies} == {"duplicate_charge", "amount_spike", "new_merchant_abroad", "fee_spike"}
+    assert {a["kind"] for a in anomalies} == {
+        "duplicate_charge",
+        "amount_spike",
+        "new_merchant_abroad",
+        "fee_spike",
+        "price_increase",
+    }
     assert all(a["key"] for a in anomalies)
     series = list(csv.DictReader(io.StringIO(files["truth/recurring.csv"].decode())))
     notes = " ".join(s["note"] for s in series)
