@@ -15,8 +15,8 @@ from typing import Any
 BIAS_GAP = 0.10
 
 
-def truth_by_tx(con: Any, truth_csv: str) -> dict[int, str]:
-    """Stored tx_id -> truth category (OFX by FITID, CSV rows by their content)."""
+def truth_by_tx(con: Any, truth_csv: str, column: str = "category") -> dict[int, str]:
+    """Stored tx_id -> a truth column (OFX rows by FITID, CSV rows by their content)."""
     import io
 
     import polars as pl
@@ -26,8 +26,10 @@ def truth_by_tx(con: Any, truth_csv: str) -> dict[int, str]:
     )
     con.register("fa_truth_eval", truth.to_arrow())
     try:
+        if column not in truth.columns:
+            raise ValueError(f"the truth has no column {column!r}")
         rows = con.execute(
-            """
+            f"""
             WITH s AS (
                 SELECT t.tx_id, t.fitid, a.name AS account, t.posted_date, t.amount, t.payee_raw,
                        row_number() OVER (PARTITION BY a.name, t.posted_date, t.amount, t.payee_raw
@@ -36,9 +38,9 @@ def truth_by_tx(con: Any, truth_csv: str) -> dict[int, str]:
             ),
             g AS (SELECT *, row_number() OVER (PARTITION BY account, date, amount, payee ORDER BY key) AS k
                   FROM fa_truth_eval)
-            SELECT s.tx_id, g.category FROM s JOIN g ON g.key = s.fitid
+            SELECT s.tx_id, g.{column} FROM s JOIN g ON g.key = s.fitid
             UNION ALL
-            SELECT s.tx_id, g.category FROM s JOIN g ON s.fitid IS NULL AND s.account = g.account
+            SELECT s.tx_id, g.{column} FROM s JOIN g ON s.fitid IS NULL AND s.account = g.account
                AND s.posted_date = g.date AND s.amount = g.amount AND s.payee_raw = g.payee AND s.k = g.k
             """
         ).fetchall()
