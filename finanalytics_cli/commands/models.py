@@ -26,11 +26,16 @@ def train(
 
     Example: finanalytics models train category_classifier --param C=10 --experiment tuning
     """
-    from finanalytics_cli.engine.models.category import parse_params, train_category_classifier
+    from finanalytics_cli.engine.models import anomaly, category
     from finanalytics_cli.engine.models.monitor import monitor
     from finanalytics_cli.engine.models.registry import check_model_type, deploy
 
     check_model_type(model_type)
+    trainers = {
+        "category_classifier": (category.parse_params, category.train_category_classifier),
+        "anomaly_detector": (anomaly.parse_params, anomaly.train_anomaly_detector),
+    }
+    parse_params, trainer = trainers[model_type]
     params = parse_params(param)
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with open_store() as store:
@@ -44,7 +49,7 @@ def train(
         stages = ["features", "validate", "folds", "fit", "register"]
         with progress("Training", total=len(stages)) as advance:
             with store.transaction():
-                result = train_category_classifier(
+                result = trainer(
                     store, params, date_from=start, date_to=end, experiment=experiment, on_stage=lambda s: advance(1)
                 )
                 deployed = deploy(store.con, result.model_id, deploy_to) if deploy_to else None
