@@ -71,3 +71,245 @@ def spending_by_category(con: Any, period: str = "month", since: dt.date | None 
         spending={cur: Decimal(s) for cur, _, s, _ in totals},
         transfers_excluded=sum(int(x) for *_, x in totals),
     )
+
+
+# -- the full analysis (`finanalytics spending`) -----------------------------------------
+MIN_MONTHS = 2
+TREND_CONFIDENCE = 0.9
+NEXT_PERIOD_METHOD = "heuristic: mean of the last 3 periods, blended 50/50 with the same period last year"
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    period: str
+    category: str
+    currency: str
+    total: Decimal
+    count: int
+    share_of_income: float | None
+    change_vs_previous_pct: float | None
+    change_vs_last_year_pct: float | None
+    top_merchants: list[str]
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    category: str
+    currency: str
+    total: Decimal
+    average_per_period: Decimal
+    trend: str  # increasing | decreasing | stable
+    trend_slope_per_period: Decimal
+    trend_confidence: float
+    high_months: list[str]
+    next_period: str
+    next_period_prediction: Decimal
+    prediction_method: str
+
+
+@dataclass(frozen=True)
+class SpendingAnalysis:
+    period: str
+    date_from: dt.date
+    date_to: dt.date
+    periods: list[str]
+    categories: list[CategorySummary]
+    rows: list[PeriodRow]
+    income: dict[str, Decimal]
+    recommendations: list[dict[str, Any]]
+    excluded_transfers: int
+
+
+def _period_starts(start: dt.date, end: dt.date, period: str) -> list[dt.date]:
+    def trunc(d: dt.date) -> dt.date:
+        if period == "week":
+            return d - dt.timedelta(days=d.weekday())
+        if period == "month":
+            return d.replace(day=1)
+        if period == "quarter":
+            return d.replace(month=(d.month - 1) // 3 * 3 + 1, day=1)
+        return d.replace(month=1, day=1)
+
+    out, cur = [], trunc(start)
+    while cur <= end:
+        out.append(cur)
+        if period == "week":
+            cur += dt.timedelta(days=7)
+        else:
+            step = {"month": 1, "quarter": 3, "year": 12}[period]
+            y, m = divmod(cur.month - 1 + step, 12)
+            cur = dt.date(cur.year + y, m + 1, 1)
+    return out
+
+
+def _trend(values: list[float]) -> tuple[str, float, float]:
+    """Slope test (least squares): direction, slope per period, confidence (1 - p)."""
+    if len(values) < 3 or len(set(values)) == 1:
+        return "stable", 0.0, 0.0
+    from scipy import stats
+
+    fit = stats.linregress(range(len(values)), values)
+    confidence = 1 - float(fit.pvalue)
+    if confidence >= TREND_CONFIDENCE and abs(fit.slope) * len(values) >= 0.05 * (sum(values) / len(values) or 1):
+        return ("increasing" if fit.slope > 0 else "decreasing"), float(fit.slope), confidence
+    return "stable", float(fit.slope), confidence
+
+
+def analyze_spending(con: Any, period: str = "month", categories: list[str] | None = None,
+                     date_from: dt.date | None = None, date_to: dt.date | None = None) -> SpendingAnalysis:
+    """Per category and period: totals, shares, changes, merchants, trends, seasonality,
+    next-period prediction and recommendations. Transfers are excluded."""
+    if period not in PERIODS:
+        raise InvalidInput(f"unknown period {period!r}; use one of {', '.join(PERIODS)}")
+    first, last = con.execute("SELECT min(posted_date), max(posted_date) FROM transactions").fetchone()
+    if first is None:
+        raise InsufficientData("the store holds no transactions yet; import a bank export first")
+    start, end = date_from or first, date_to or last
+    if start > end:
+        raise InvalidInput(f"--from {start} is after --to {end}")
+    months = (end.year - start.year) * 12 + end.month - start.month + (1 if end.day >= start.day else 0)
+    if months < MIN_MONTHS:
+        raise InsufficientData(
+            f"spending analysis needs at least {MIN_MONTHS} months of transactions; the data runs from {start} "
+            f"to {end} ({max(months, 0)} month(s))", details={"from": str(start), "to": str(end)})
+    valid = [r[0] for r in con.execute("SELECT name FROM categories WHERE parent IS NULL AND kind = 'expense' "
+                                       "ORDER BY name").fetchall()]
+    wanted = None
+    if categories:
+        lookup = {v.lower(): v for v in valid}
+        unknown = [c for c in categories if c.strip().lower() not in lookup]
+        if unknown:
+            raise InvalidInput(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                               f"valid: {', '.join(valid)}")
+        wanted = [lookup[c.strip().lower()] for c in categories]
+    # Whole history feeds last year's comparison and seasonality; rows are reported in range.
+    data = con.execute(
+        f"""
+        SELECT CAST(date_trunc('{period}', t.posted_date) AS DATE) AS p, split_part(coalesce(t.category, 'Uncategorized'), '/', 1)
+               AS cat, t.currency, -sum(t.amount) AS total, count(*) AS n,
+               list(coalesce(t.merchant, t.payee_raw) ORDER BY t.amount) AS merchants
+        FROM transactions t
+        WHERE NOT t.is_transfer AND t.amount < 0 AND {_KIND} = 'expense' AND t.posted_date <= ?
+        GROUP BY ALL
+        """,
+        [end],
+    ).fetchall()
+    income_rows = con.execute(
+        f"""
+        SELECT CAST(date_trunc('{period}', posted_date) AS DATE) AS p, currency, sum(amount) FROM transactions t
+        WHERE amount > 0 AND NOT is_transfer AND {_KIND} = 'income' GROUP BY ALL
+        """
+    ).fetchall()
+    income = {(p, c): Decimal(v) for p, c, v in income_rows}
+    starts = _period_starts(start, end, period)
+    labels = [s.isoformat() for s in starts]
+    cells: dict[tuple[str, str], dict[dt.date, tuple[Decimal, int, list[str]]]] = {}
+    for p, cat, cur, total, n, merchants in data:
+        if wanted and cat not in wanted:
+            continue
+        counts: dict[str, int] = {}
+        for m in merchants:
+            counts[m] = counts.get(m, 0) + 1
+        top = sorted(counts, key=lambda m: -counts[m])[:3]
+        cells.setdefault((cat, cur), {})[p] = (Decimal(total), int(n), top)
+    rows: list[PeriodRow] = []
+    summaries: list[CategorySummary] = []
+    for (cat, cur), by_p in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        series = []
+        for s in starts:
+            total, n, top = by_p.get(s, (Decimal("0"), 0, []))
+            prev_s = _shift(s, period, -1)
+            ly_s = _shift(s, period, -{"week": 52, "month": 12, "quarter": 4, "year": 1}[period])
+            prev = by_p.get(prev_s, (Decimal("0"), 0, []))[0] if prev_s >= first else None
+            ly = by_p.get(ly_s, (Decimal("0"), 0, []))[0] if ly_s >= first else None
+            inc = income.get((s, cur))
+            rows.append(PeriodRow(
+                s.isoformat(), cat, cur, total, n,
+                round(float(total / inc), 4) if inc else None,
+                _pct(total, prev), _pct(total, ly), top))
+            series.append(float(total))
+        direction, slope, conf = _trend(series)
+        high = _high_months(by_p) if period == "month" else []
+        nxt = _shift(starts[-1], period, 1)
+        recent = series[-3:]
+        ly_next = by_p.get(_shift(nxt, period, -{"week": 52, "month": 12, "quarter": 4, "year": 1}[period]))
+        guess = sum(recent) / len(recent)
+        if ly_next is not None:
+            guess = 0.5 * guess + 0.5 * float(ly_next[0])
+        total_all = sum((Decimal(str(v)) for v in series), Decimal("0"))
+        summaries.append(CategorySummary(
+            cat, cur, total_all.quantize(Decimal("0.01")), (total_all / len(series)).quantize(Decimal("0.01")),
+            direction, Decimal(str(round(slope, 2))), round(conf, 3), high, nxt.isoformat(),
+            Decimal(str(round(guess, 2))), NEXT_PERIOD_METHOD))
+    recs = _recommendations(summaries, period)
+    transfers = con.execute("SELECT count(*) FROM transactions WHERE is_transfer AND posted_date BETWEEN ? AND ?",
+                            [start, end]).fetchone()[0]
+    inc_total: dict[str, Decimal] = {}
+    for (p, cur), v in income.items():
+        if start.replace(day=1) <= p <= end:
+            inc_total[cur] = inc_total.get(cur, Decimal("0")) + v
+    return SpendingAnalysis(period, start, end, labels, summaries,
+                            [r for r in rows], inc_total, recs, int(transfers))
+
+
+def _shift(d: dt.date, period: str, n: int) -> dt.date:
+    if period == "week":
+        return d + dt.timedelta(days=7 * n)
+    step = {"month": 1, "quarter": 3, "year": 12}[period] * n
+    y, m = divmod(d.month - 1 + step, 12)
+    return dt.date(d.year + y, m + 1, 1)
+
+
+def _pct(now: Decimal, before: Decimal | None) -> float | None:
+    if before is None or before == 0:
+        return None
+    return round(float((now - before) / before * 100), 1)
+
+
+def _high_months(by_p: dict[dt.date, tuple[Decimal, int, list[str]]]) -> list[str]:
+    """Calendar months that run at least 20% above the category's monthly average."""
+    if len(by_p) < 12:
+        return []
+    per_month: dict[int, list[float]] = {}
+    for p, (total, _, _) in by_p.items():
+        per_month.setdefault(p.month, []).append(float(total))
+    import statistics
+
+    values = [v for vs in per_month.values() for v in vs]
+    overall = statistics.mean(values)
+    sd = statistics.pstdev(values)
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    high = []
+    for m, vs in sorted(per_month.items()):
+        if len(vs) < 2 or not overall or not sd:
+            continue
+        mean = statistics.mean(vs)
+        # Well above average, and by more than chance allows for that many years of data.
+        if mean >= 1.2 * overall and (mean - overall) / (sd / len(vs) ** 0.5) >= 2.5:
+            high.append(names[m - 1])
+    return high
+
+
+def _recommendations(summaries: list[CategorySummary], period: str) -> list[dict[str, Any]]:
+    from finanalytics_cli.engine.taxonomy import ESSENTIAL
+
+    out = []
+    for s in summaries:
+        if s.trend == "increasing" and s.category not in ESSENTIAL and s.category != "Uncategorized":
+            growth = s.trend_slope_per_period
+            out.append({
+                "category": s.category, "currency": s.currency, "type": "reduce_spending",
+                "text": f"{s.category} has been rising by about {growth:,.2f} {s.currency} per {period} "
+                        f"({s.trend_confidence:.0%} confidence); capping it at its average "
+                        f"({s.average_per_period:,.2f}) would save about "
+                        f"{max(Decimal('0'), s.next_period_prediction - s.average_per_period):,.2f} next {period}.",
+                "expected_impact": max(Decimal("0"), s.next_period_prediction - s.average_per_period),
+                "difficulty": "medium", "timeframe": f"next {period}",
+            })
+        if s.high_months:
+            out.append({
+                "category": s.category, "currency": s.currency, "type": "plan_ahead",
+                "text": f"{s.category} runs high in {', '.join(s.high_months)}: set money aside beforehand.",
+                "expected_impact": Decimal("0"), "difficulty": "easy", "timeframe": "this year",
+            })
+    return out
