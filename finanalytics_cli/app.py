@@ -194,13 +194,14 @@ def root(
 
 
 def _register() -> None:
-    from finanalytics_cli.commands import accounts, categorize, demo, imports, key, models, store
+    from finanalytics_cli.commands import accounts, analytics, categorize, demo, imports, key, models, store
 
     store.register(app)
     demo.register(app)
     imports.register(app)
     accounts.register(app)
     categorize.register(app)
+    analytics.register(app)
     app.add_typer(models.app, name="models")
     app.add_typer(key.app, name="key")
 

@@ -57,6 +57,8 @@ class Result:
     title: str | None = None
     columns: Sequence[str] | None = None
     rows_key: str | None = None
+    # Bars drawn under the tables in table format: (title, [(label, value)]).
+    chart: tuple[str, list[tuple[str, float]]] | None = None
 
 
 def _isatty(stream: Any) -> bool:
@@ -279,6 +281,22 @@ def render_table(result: Result) -> None:
         console.print(table)
 
 
+def render_chart(title: str, items: list[tuple[str, float]], width: int = 40) -> None:
+    """Horizontal bars in the terminal."""
+    from rich.table import Table
+
+    console = _console()
+    top = max((abs(v) for _, v in items), default=0) or 1
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    table.add_column("label", style="bold")
+    table.add_column("bar")
+    table.add_column("value", justify="right")
+    for label, value in items:
+        n = int(round(abs(value) / top * width))
+        table.add_row(label, ("█" * n) or "▏", f"{value:,.2f}")
+    console.print(table)
+
+
 def emit(result: Result) -> None:
     """Render a result to stdout in the chosen format."""
     fmt = current_settings().resolved_format()
@@ -290,6 +308,8 @@ def emit(result: Result) -> None:
         _write_stdout(render_md(result))
     else:
         render_table(result)
+        if result.chart:
+            render_chart(*result.chart)
 
 
 def _write_stdout(text: str) -> None:

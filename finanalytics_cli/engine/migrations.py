@@ -273,10 +273,25 @@ def m003_models(con: Any) -> None:
     con.execute("CREATE INDEX idx_features_entity ON features(entity_type, entity_id, version)")
 
 
+def m004_insights(con: Any) -> None:
+    """Insight lifecycle (shown, dismissed, accepted) and a small key-value state."""
+    con.execute("ALTER TABLE financial_insights ADD COLUMN accepted_at TIMESTAMP")
+    con.execute("ALTER TABLE financial_insights ADD COLUMN shown_count INTEGER DEFAULT 0")
+    con.execute("ALTER TABLE financial_insights ADD COLUMN subject VARCHAR")
+    con.execute("ALTER TABLE financial_insights ADD COLUMN currency VARCHAR(3)")
+    con.execute("ALTER TABLE financial_insights ADD COLUMN expected_impact DOUBLE")
+    con.execute("ALTER TABLE financial_insights ADD COLUMN baseline_monthly DOUBLE")
+    con.execute(
+        "CREATE TABLE app_state (key VARCHAR PRIMARY KEY, value VARCHAR, updated_at TIMESTAMP "
+        "NOT NULL DEFAULT current_timestamp)"
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_import_tracking", m002_import_tracking),
     ("m003_models", m003_models),
+    ("m004_insights", m004_insights),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

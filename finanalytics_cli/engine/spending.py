@@ -155,8 +155,13 @@ def _trend(values: list[float]) -> tuple[str, float, float]:
     return "stable", float(fit.slope), confidence
 
 
-def analyze_spending(con: Any, period: str = "month", categories: list[str] | None = None,
-                     date_from: dt.date | None = None, date_to: dt.date | None = None) -> SpendingAnalysis:
+def analyze_spending(
+    con: Any,
+    period: str = "month",
+    categories: list[str] | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> SpendingAnalysis:
     """Per category and period: totals, shares, changes, merchants, trends, seasonality,
     next-period prediction and recommendations. Transfers are excluded."""
     if period not in PERIODS:
@@ -171,22 +176,30 @@ def analyze_spending(con: Any, period: str = "month", categories: list[str] | No
     if months < MIN_MONTHS:
         raise InsufficientData(
             f"spending analysis needs at least {MIN_MONTHS} months of transactions; the data runs from {start} "
-            f"to {end} ({max(months, 0)} month(s))", details={"from": str(start), "to": str(end)})
-    valid = [r[0] for r in con.execute("SELECT name FROM categories WHERE parent IS NULL AND kind = 'expense' "
-                                       "ORDER BY name").fetchall()]
+            f"to {end} ({max(months, 0)} month(s))",
+            details={"from": str(start), "to": str(end)},
+        )
+    valid = [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM categories WHERE parent IS NULL AND kind = 'expense' ORDER BY name"
+        ).fetchall()
+    ]
     wanted = None
     if categories:
         lookup = {v.lower(): v for v in valid}
         unknown = [c for c in categories if c.strip().lower() not in lookup]
         if unknown:
-            raise InvalidInput(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
-                               f"valid: {', '.join(valid)}")
+            raise InvalidInput(
+                f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; valid: {', '.join(valid)}"
+            )
         wanted = [lookup[c.strip().lower()] for c in categories]
     # Whole history feeds last year's comparison and seasonality; rows are reported in range.
     data = con.execute(
         f"""
-        SELECT CAST(date_trunc('{period}', t.posted_date) AS DATE) AS p, split_part(coalesce(t.category, 'Uncategorized'), '/', 1)
-               AS cat, t.currency, -sum(t.amount) AS total, count(*) AS n,
+        SELECT CAST(date_trunc('{period}', t.posted_date) AS DATE) AS p,
+               split_part(coalesce(t.category, 'Uncategorized'), '/', 1) AS cat, t.currency,
+               -sum(t.amount) AS total, count(*) AS n,
                list(coalesce(t.merchant, t.payee_raw) ORDER BY t.amount) AS merchants
         FROM transactions t
         WHERE NOT t.is_transfer AND t.amount < 0 AND {_KIND} = 'expense' AND t.posted_date <= ?
@@ -223,10 +236,19 @@ def analyze_spending(con: Any, period: str = "month", categories: list[str] | No
             prev = by_p.get(prev_s, (Decimal("0"), 0, []))[0] if prev_s >= first else None
             ly = by_p.get(ly_s, (Decimal("0"), 0, []))[0] if ly_s >= first else None
             inc = income.get((s, cur))
-            rows.append(PeriodRow(
-                s.isoformat(), cat, cur, total, n,
-                round(float(total / inc), 4) if inc else None,
-                _pct(total, prev), _pct(total, ly), top))
+            rows.append(
+                PeriodRow(
+                    s.isoformat(),
+                    cat,
+                    cur,
+                    total,
+                    n,
+                    round(float(total / inc), 4) if inc else None,
+                    _pct(total, prev),
+                    _pct(total, ly),
+                    top,
+                )
+            )
             series.append(float(total))
         direction, slope, conf = _trend(series)
         high = _high_months(by_p) if period == "month" else []
@@ -237,19 +259,30 @@ def analyze_spending(con: Any, period: str = "month", categories: list[str] | No
         if ly_next is not None:
             guess = 0.5 * guess + 0.5 * float(ly_next[0])
         total_all = sum((Decimal(str(v)) for v in series), Decimal("0"))
-        summaries.append(CategorySummary(
-            cat, cur, total_all.quantize(Decimal("0.01")), (total_all / len(series)).quantize(Decimal("0.01")),
-            direction, Decimal(str(round(slope, 2))), round(conf, 3), high, nxt.isoformat(),
-            Decimal(str(round(guess, 2))), NEXT_PERIOD_METHOD))
+        summaries.append(
+            CategorySummary(
+                cat,
+                cur,
+                total_all.quantize(Decimal("0.01")),
+                (total_all / len(series)).quantize(Decimal("0.01")),
+                direction,
+                Decimal(str(round(slope, 2))),
+                round(conf, 3),
+                high,
+                nxt.isoformat(),
+                Decimal(str(round(guess, 2))),
+                NEXT_PERIOD_METHOD,
+            )
+        )
     recs = _recommendations(summaries, period)
-    transfers = con.execute("SELECT count(*) FROM transactions WHERE is_transfer AND posted_date BETWEEN ? AND ?",
-                            [start, end]).fetchone()[0]
+    transfers = con.execute(
+        "SELECT count(*) FROM transactions WHERE is_transfer AND posted_date BETWEEN ? AND ?", [start, end]
+    ).fetchone()[0]
     inc_total: dict[str, Decimal] = {}
     for (p, cur), v in income.items():
         if start.replace(day=1) <= p <= end:
             inc_total[cur] = inc_total.get(cur, Decimal("0")) + v
-    return SpendingAnalysis(period, start, end, labels, summaries,
-                            [r for r in rows], inc_total, recs, int(transfers))
+    return SpendingAnalysis(period, start, end, labels, summaries, [r for r in rows], inc_total, recs, int(transfers))
 
 
 def _shift(d: dt.date, period: str, n: int) -> dt.date:
@@ -297,19 +330,30 @@ def _recommendations(summaries: list[CategorySummary], period: str) -> list[dict
     for s in summaries:
         if s.trend == "increasing" and s.category not in ESSENTIAL and s.category != "Uncategorized":
             growth = s.trend_slope_per_period
-            out.append({
-                "category": s.category, "currency": s.currency, "type": "reduce_spending",
-                "text": f"{s.category} has been rising by about {growth:,.2f} {s.currency} per {period} "
-                        f"({s.trend_confidence:.0%} confidence); capping it at its average "
-                        f"({s.average_per_period:,.2f}) would save about "
-                        f"{max(Decimal('0'), s.next_period_prediction - s.average_per_period):,.2f} next {period}.",
-                "expected_impact": max(Decimal("0"), s.next_period_prediction - s.average_per_period),
-                "difficulty": "medium", "timeframe": f"next {period}",
-            })
+            out.append(
+                {
+                    "category": s.category,
+                    "currency": s.currency,
+                    "type": "reduce_spending",
+                    "text": f"{s.category} has been rising by about {growth:,.2f} {s.currency} per {period} "
+                    f"({s.trend_confidence:.0%} confidence); capping it at its average "
+                    f"({s.average_per_period:,.2f}) would save about "
+                    f"{max(Decimal('0'), s.next_period_prediction - s.average_per_period):,.2f} next {period}.",
+                    "expected_impact": max(Decimal("0"), s.next_period_prediction - s.average_per_period),
+                    "difficulty": "medium",
+                    "timeframe": f"next {period}",
+                }
+            )
         if s.high_months:
-            out.append({
-                "category": s.category, "currency": s.currency, "type": "plan_ahead",
-                "text": f"{s.category} runs high in {', '.join(s.high_months)}: set money aside beforehand.",
-                "expected_impact": Decimal("0"), "difficulty": "easy", "timeframe": "this year",
-            })
+            out.append(
+                {
+                    "category": s.category,
+                    "currency": s.currency,
+                    "type": "plan_ahead",
+                    "text": f"{s.category} runs high in {', '.join(s.high_months)}: set money aside beforehand.",
+                    "expected_impact": Decimal("0"),
+                    "difficulty": "easy",
+                    "timeframe": "this year",
+                }
+            )
     return out

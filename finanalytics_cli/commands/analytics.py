@@ -1,0 +1,241 @@
+"""`spending`, `anomalies`, `recurring` and `insights`."""
+
+from __future__ import annotations
+
+import typer
+
+from finanalytics_cli.commands._common import open_store, parse_date
+from finanalytics_cli.output import Result, emit, message
+
+insights_app = typer.Typer(
+    help="Insights with recommendations, ranked by impact and confidence.", invoke_without_command=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("spending")(spending)
+    app.command("anomalies")(anomalies)
+    app.command("recurring")(recurring)
+    app.add_typer(insights_app, name="insights")
+
+
+def spending(
+    period: str = typer.Option("month", "--period", help="week, month, quarter or year."),
+    categories: str = typer.Option(None, "--categories", help="Only these top-level categories, e.g. Dining,Travel."),
+    date_from: str = typer.Option(None, "--from", help="From this date (YYYY-MM-DD)."),
+    date_to: str = typer.Option(None, "--to", help="To this date (YYYY-MM-DD)."),
+    chart: bool = typer.Option(False, "--chart", help="Draw the totals per category as bars."),
+) -> None:
+    """Spending per category and period: totals, shares, changes, trends, seasonality, next period.
+
+    Example: finanalytics spending --period quarter --categories Dining,Groceries --chart
+    """
+    from finanalytics_cli.engine.spending import analyze_spending
+
+    cats = [c for c in categories.split(",") if c.strip()] if categories else None
+    with open_store(readonly=True) as store:
+        a = analyze_spending(store.con, period, cats, parse_date(date_from, "--from"), parse_date(date_to, "--to"))
+    summary = [
+        {
+            "category": c.category,
+            "currency": c.currency,
+            "total": c.total,
+            f"average_per_{period}": c.average_per_period,
+            "trend": c.trend,
+            "trend_confidence": c.trend_confidence,
+            "high_months": c.high_months,
+            "next_period": c.next_period,
+            "next_period_prediction": c.next_period_prediction,
+        }
+        for c in a.categories
+    ]
+    data = {
+        "period": a.period,
+        "from": a.date_from,
+        "to": a.date_to,
+        "income": a.income,
+        "transfers_excluded": a.excluded_transfers,
+        "categories": summary,
+        "recommendations": a.recommendations,
+        "periods": a.rows,
+    }
+    meta = {"next_period_method": a.categories[0].prediction_method if a.categories else None}
+    bars = [(f"{c.category} ({c.currency})", float(c.total)) for c in sorted(a.categories, key=lambda c: -c.total)]
+    emit(
+        Result(
+            "spending",
+            data,
+            meta=meta,
+            title=f"Spending per {period}, {a.date_from} .. {a.date_to}",
+            rows_key="periods",
+            chart=(f"Total per category, {a.date_from} .. {a.date_to}", bars) if chart else None,
+        )
+    )
+
+
+def anomalies(since: str = typer.Option(None, "--since", help="Only findings from this date (YYYY-MM-DD).")) -> None:
+    """Unusual transactions, each with a reason and a score.
+
+    Example: finanalytics anomalies --since 2026-01-01
+    """
+    from finanalytics_cli.engine.anomalies import detect_anomalies
+
+    with open_store(readonly=True) as store:
+        report = detect_anomalies(store, since=parse_date(since, "--since"))
+    meta = {"model_id": report.model_id}
+    if report.fallback:
+        meta["fallback"] = report.fallback
+        meta["notes"] = report.notes
+    rows = [
+        {
+            "tx_id": f.tx_id,
+            "date": f.date,
+            "kind": f.kind,
+            "score": f.score,
+            "model_score": f.model_score,
+            "amount": f.amount,
+            "currency": f.currency,
+            "account": f.account,
+            "payee": f.payee,
+            "reason": f.reason,
+        }
+        for f in report.findings
+    ]
+    emit(Result("anomalies", rows, meta=meta, title="Anomalies"))
+
+
+def recurring() -> None:
+    """Recurring payments and income: cadence, next date and amount, price changes, stopped series.
+
+    Example: finanalytics recurring --format md
+    """
+    from finanalytics_cli.engine.recurring import detect_recurring
+
+    with open_store(readonly=True) as store:
+        report = detect_recurring(store.con)
+    rows = [
+        {
+            "id": s.series_id,
+            "merchant": s.merchant,
+            "account": s.account,
+            "cadence": s.cadence,
+            "amount": s.typical_amount,
+            "currency": s.currency,
+            "category": s.category,
+            "status": s.status,
+            "next_date": s.next_expected_date,
+            "next_amount": s.next_expected_amount,
+            "occurrences": s.occurrences,
+            "since": s.first_date,
+            "last": s.last_date,
+            "price_changes": [f"{c['date']}: {c['from']} -> {c['to']}" for c in s.price_changes],
+            "amount_drift": s.amount_drift,
+            "monthly_equivalent": s.monthly_equivalent,
+        }
+        for s in report.series
+    ]
+    data = {
+        "as_of": report.as_of,
+        "monthly_commitment": report.monthly_commitment,
+        "monthly_recurring_income": report.monthly_income,
+        "series": rows,
+    }
+    emit(
+        Result(
+            "recurring",
+            data,
+            title="Recurring",
+            rows_key="series",
+            columns=[
+                "id",
+                "merchant",
+                "account",
+                "cadence",
+                "amount",
+                "currency",
+                "status",
+                "next_date",
+                "price_changes",
+                "monthly_equivalent",
+            ],
+        )
+    )
+
+
+@insights_app.callback()
+def insights(
+    ctx: typer.Context,
+    insight_type: str = typer.Option(
+        None,
+        "--type",
+        help="spending_pattern, budget_optimization, risk_alert, goal_progress, anomaly_detection or prediction.",
+    ),
+    limit: int = typer.Option(10, "--limit", min=1, help="At most N insights."),
+    refresh: bool = typer.Option(False, "--refresh", help="Recompute even if the data did not change."),
+) -> None:
+    """Insights ranked by impact and confidence (recomputed when the data changed).
+
+    Also: `insights dismiss ID`, `insights accept ID`, `insights stats`.
+
+    Example: finanalytics insights --type risk_alert
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from finanalytics_cli.engine.insights import TYPES, list_insights, refresh_insights
+
+    if insight_type is not None and insight_type not in TYPES:
+        from finanalytics_cli.engine.errors import InvalidInput
+
+        raise InvalidInput(f"unknown insight type {insight_type!r}; valid: {', '.join(TYPES)}")
+    with open_store() as store:
+        state = refresh_insights(store, force=refresh)
+        rows = list_insights(store.con, insight_type, limit)
+    emit(
+        Result(
+            "insights",
+            rows,
+            meta={"regenerated": state["regenerated"]},
+            title="Insights",
+            columns=["id", "type", "impact", "confidence", "title", "description"],
+        )
+    )
+
+
+@insights_app.command("dismiss")
+def dismiss(insight_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Hide an insight; it comes back only if its facts change.
+
+    Example: finanalytics insights dismiss 12
+    """
+    from finanalytics_cli.engine.insights import dismiss_insight
+
+    with open_store() as store:
+        data = dismiss_insight(store.con, insight_id)
+    emit(Result("insights dismiss", data))
+
+
+@insights_app.command("accept")
+def accept(insight_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Record that you acted on an insight's recommendation (`insights stats` follows it up).
+
+    Example: finanalytics insights accept 4
+    """
+    from finanalytics_cli.engine.insights import accept_insight
+
+    with open_store() as store:
+        data = accept_insight(store.con, insight_id)
+    message("Noted. `finanalytics insights stats` shows what it saved since.")
+    emit(Result("insights accept", data))
+
+
+@insights_app.command("stats")
+def stats() -> None:
+    """Insights shown, dismissed and accepted, and the money saved since against the expected impact.
+
+    Example: finanalytics insights stats
+    """
+    from finanalytics_cli.engine.insights import insight_stats
+
+    with open_store(readonly=True) as store:
+        data = insight_stats(store.con)
+    emit(Result("insights stats", data, rows_key="accepted_outcomes"))
