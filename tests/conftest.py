@@ -132,3 +132,51 @@ def sample_truth_csv() -> str:
     from finanalytics_cli.engine.sample_household import sample_files
 
     return sample_files()["truth/transactions.csv"].decode()
+
+
+@pytest.fixture(scope="session")
+def categorized_store_template(sample_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample household as the demo leaves it: the first two years labelled by hand,
+    the classifier trained and deployed, the last year categorised by it."""
+    import shutil
+
+    from finanalytics_cli.engine.demo import _train_and_categorize
+    from finanalytics_cli.engine.paths import resolve_paths
+    from finanalytics_cli.engine.sample_household import write_sample
+    from finanalytics_cli.engine.store import Store
+
+    home = tmp_path_factory.mktemp("categorized-template")
+    saved = {k: os.environ.get(k) for k in ("FINANALYTICS_HOME", "FINANALYTICS_PASSPHRASE", "FINANALYTICS_NO_KEYRING")}
+    os.environ.update(FINANALYTICS_HOME=str(home), FINANALYTICS_PASSPHRASE=PASSPHRASE, FINANALYTICS_NO_KEYRING="1")
+    try:
+        p = resolve_paths()
+        p.db_path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", ".key"):
+            shutil.copy2(str(sample_store_template) + suffix, str(p.db_path) + suffix)
+        work = home / "work"
+        write_sample(work)
+        with Store.open(p) as store:
+            _train_and_categorize(store, work)
+        return p.db_path
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def categorized_store(categorized_store_template: Path, store_paths: Any) -> Iterator[Any]:
+    import shutil
+
+    from finanalytics_cli.engine.store import Store
+
+    store_paths.db_path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".key"):
+        shutil.copy2(str(categorized_store_template) + suffix, str(store_paths.db_path) + suffix)
+    s = Store.open(store_paths)
+    try:
+        yield s
+    finally:
+        s.close()

@@ -25,7 +25,6 @@ FEE_WORDS = re.compile(r"(?i)\bfee\b|overdraft|late charge|penalt|nsf|returned i
 FOREIGN_FEE = re.compile(r"(?i)foreign (transaction|currency|exchange) fee|fx fee|auslandseinsatz")
 COUNTRY_SUFFIX = re.compile(r"\b(?!USA\b|US\b)[A-Z]{3}$")
 PRICE_CATEGORIES = ("Subscriptions", "Utilities", "Insurance", "Education", "Entertainment")
-_KEY = re.compile(r"[^\W\d_]+")
 
 
 @dataclass
@@ -50,30 +49,57 @@ class AnomalyReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _key(merchant: str | None, payee: str | None) -> str:
-    return " ".join(_KEY.findall((merchant or payee or "").lower()))
+_KEY_SQL = "trim(regexp_replace(lower(coalesce(t.merchant, t.payee_raw, '')), '[^a-zà-ÿ]+', ' ', 'g'))"
+HISTORY_DAYS = 400  # detectors look this far back for a merchant's or category's usual amounts
 
 
-def _load(con: Any) -> list[dict[str, Any]]:
+def _load(con: Any, start: dt.date | None) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+    """Rows from ``start`` on (all when None), and the (account, merchant) pairs seen before it."""
+    where, params = ("WHERE t.posted_date >= ?", [start]) if start else ("", [])
     rows = con.execute(
-        """
+        f"""
         SELECT t.tx_id, t.posted_date, a.name, a.currency AS home, t.payee_raw, t.merchant, t.amount, t.currency,
-               t.category, t.is_transfer
-        FROM transactions t JOIN accounts a USING (account_id)
+               t.category, t.is_transfer, {_KEY_SQL} AS mkey
+        FROM transactions t JOIN accounts a USING (account_id) {where}
         ORDER BY t.posted_date, t.tx_id
-        """
+        """,
+        params,
     ).fetchall()
-    keys = ["tx_id", "date", "account", "home", "payee", "merchant", "amount", "currency", "category", "is_transfer"]
+    keys = [
+        "tx_id",
+        "date",
+        "account",
+        "home",
+        "payee",
+        "merchant",
+        "amount",
+        "currency",
+        "category",
+        "is_transfer",
+        "key",
+    ]
     out = [dict(zip(keys, r, strict=True)) for r in rows]
     for r in out:
-        r["key"] = _key(r["merchant"], r["payee"])
         r["top"] = (r["category"] or "").split("/")[0]
-    return out
+    seen: set[tuple[str, str]] = set()
+    if start:
+        seen = set(
+            con.execute(
+                f"SELECT DISTINCT a.name, {_KEY_SQL} FROM transactions t JOIN accounts a USING (account_id) "
+                "WHERE t.posted_date < ? AND t.amount < 0",
+                [start],
+            ).fetchall()
+        )
+    return out, seen
 
 
-def detect_anomalies(store: Any, since: dt.date | None = None) -> AnomalyReport:
+def detect_anomalies(store: Any, since: dt.date | None = None, recurring: Any = None) -> AnomalyReport:
+    """Findings (optionally from ``since`` on); ``recurring``: a RecurringReport already computed."""
     con = store.con
-    rows = [r for r in _load(con) if not r["is_transfer"]]
+    first = con.execute("SELECT min(posted_date) FROM transactions").fetchone()[0]
+    start = since - dt.timedelta(days=HISTORY_DAYS) if since else None
+    loaded, seen_before = _load(con, start if start and first and start > first else None)
+    rows = [r for r in loaded if not r["is_transfer"]]
     findings: dict[int, Finding] = {}
 
     def add(r: dict[str, Any], kind: str, reason: str, score: float) -> None:
@@ -93,9 +119,9 @@ def detect_anomalies(store: Any, since: dt.date | None = None) -> AnomalyReport:
     outflows = [r for r in rows if r["amount"] < 0]
     _duplicates(outflows, add)
     _spikes(outflows, add)
-    _new_merchants(rows, outflows, add)
+    _new_merchants(rows, outflows, add, seen_before, first)
     _fees(rows, add)
-    _price_increases(con, add, {r["tx_id"]: r for r in rows})
+    _price_increases(con, add, {r["tx_id"]: r for r in rows}, recurring)
     report = AnomalyReport(sorted(findings.values(), key=lambda f: (-f.score, f.date)), None)
     _model_scores(store, rows, report)
     if since:
@@ -127,34 +153,42 @@ def _robust(values: list[float]) -> tuple[float, float]:
 
 
 def _spikes(outflows: list[dict[str, Any]], add: Any) -> None:
-    by_key: dict[tuple[str, str], list[float]] = {}
-    by_cat: dict[tuple[str, str], list[float]] = {}
+    from collections import deque
+
+    # Recent history only (bounded), so the cost stays linear in the number of transactions.
+    by_key: dict[tuple[str, str], deque[float]] = {}
+    key_max: dict[tuple[str, str], float] = {}
+    by_cat: dict[tuple[str, str], deque[float]] = {}
+    cat_max: dict[tuple[str, str], float] = {}
+    cat_n: dict[tuple[str, str], int] = {}
     for r in outflows:
         a = float(-r["amount"])
-        hist = by_key.get((r["account"], r["key"]), [])
-        if len(hist) >= 8:
-            med, mad = _robust(hist)
+        k, c = (r["account"], r["key"]), (r["account"], r["top"])
+        hist = by_key.get(k)
+        if hist is not None and len(hist) >= 8:
+            med, mad = _robust(list(hist))
             z = (a - med) / (1.4826 * mad)
             # Far above the usual amount and well above anything seen before.
-            if a >= SPIKE_RATIO * med and z >= 6 and a >= 1.5 * max(hist):
+            if a >= SPIKE_RATIO * med and z >= 6 and a >= 1.5 * key_max[k]:
                 add(
                     r,
                     "amount_spike",
                     f"{a:,.2f} at {r['merchant'] or r['payee']}, usually {med:,.2f} ({a / med:.1f}x its usual amount)",
                     min(0.99, 0.6 + 0.05 * a / med),
                 )
-        cat_hist = by_cat.get((r["account"], r["top"]), [])
-        if r["top"] and len(cat_hist) >= 20 and a > 2 * max(cat_hist):
-            med = statistics.median(cat_hist)
+        if r["top"] and cat_n.get(c, 0) >= 20 and a > 2 * cat_max[c]:
+            med = statistics.median(by_cat[c])
             add(
                 r,
                 "amount_spike",
-                f"{a:,.2f} in {r['top']}, more than twice the largest before "
-                f"({max(cat_hist):,.2f}; usually {med:,.2f})",
+                f"{a:,.2f} in {r['top']}, more than twice the largest before ({cat_max[c]:,.2f}; usually {med:,.2f})",
                 0.85,
             )
-        by_key.setdefault((r["account"], r["key"]), []).append(a)
-        by_cat.setdefault((r["account"], r["top"]), []).append(a)
+        by_key.setdefault(k, deque(maxlen=60)).append(a)
+        key_max[k] = max(key_max.get(k, 0.0), a)
+        by_cat.setdefault(c, deque(maxlen=200)).append(a)
+        cat_max[c] = max(cat_max.get(c, 0.0), a)
+        cat_n[c] = cat_n.get(c, 0) + 1
 
 
 def _foreign(r: dict[str, Any], rows_by_account: dict[str, list[dict[str, Any]]]) -> str | None:
@@ -169,23 +203,30 @@ def _foreign(r: dict[str, Any], rows_by_account: dict[str, list[dict[str, Any]]]
     return None
 
 
-def _new_merchants(rows: list[dict[str, Any]], outflows: list[dict[str, Any]], add: Any) -> None:
-    if not rows:
+def _new_merchants(
+    rows: list[dict[str, Any]],
+    outflows: list[dict[str, Any]],
+    add: Any,
+    seen_before: set[tuple[str, str]],
+    first: dt.date | None,
+) -> None:
+    from collections import deque
+
+    if not rows or first is None:
         return
-    start = rows[0]["date"]
     fees_by_account: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if FOREIGN_FEE.search(r["payee"] or ""):
             fees_by_account.setdefault(r["account"], []).append(r)
-    seen: set[tuple[str, str]] = set()
-    spend: dict[str, list[float]] = {}
+    seen = set(seen_before)
+    spend: dict[str, deque[float]] = {}
     for r in outflows:
         a = float(-r["amount"])
         k = (r["account"], r["key"])
-        hist = spend.setdefault(r["account"], [])
+        hist = spend.setdefault(r["account"], deque(maxlen=1000))
         if (
             k not in seen
-            and (r["date"] - start).days >= NEW_MERCHANT_WARMUP_DAYS
+            and (r["date"] - first).days >= NEW_MERCHANT_WARMUP_DAYS
             and len(hist) >= 30
             and not FOREIGN_FEE.search(r["payee"] or "")
             and not FEE_WORDS.search(r["payee"] or "")
@@ -231,10 +272,13 @@ def _fees(rows: list[dict[str, Any]], add: Any) -> None:
                     f"a fee never charged before on {account}: {first['payee']} {-first['amount']:,.2f}",
                     0.75,
                 )
-            for f in items_k:
-                window = [g for g in items_k if 0 <= (f["date"] - g["date"]).days <= 7]
-                span_days = max(1, (items_k[-1]["date"] - items_k[0]["date"]).days)
-                usual_per_week = len(items_k) / span_days * 7
+            span_days = max(1, (items_k[-1]["date"] - items_k[0]["date"]).days)
+            usual_per_week = len(items_k) / span_days * 7
+            lo = 0
+            for hi, f in enumerate(items_k):
+                while (f["date"] - items_k[lo]["date"]).days > 7:
+                    lo += 1
+                window = items_k[lo : hi + 1]
                 if len(window) >= 2 and len(window) > 3 * usual_per_week:
                     for g in window:
                         add(
@@ -245,10 +289,10 @@ def _fees(rows: list[dict[str, Any]], add: Any) -> None:
                         )
 
 
-def _price_increases(con: Any, add: Any, by_id: dict[int, dict[str, Any]]) -> None:
+def _price_increases(con: Any, add: Any, by_id: dict[int, dict[str, Any]], recurring: Any = None) -> None:
     from finanalytics_cli.engine.recurring import detect_recurring
 
-    for s in detect_recurring(con).series:
+    for s in (recurring or detect_recurring(con)).series:
         if s.direction != "out" or (s.category or "").split("/")[0] not in PRICE_CATEGORIES:
             continue
         for ch in s.price_changes:

@@ -259,11 +259,14 @@ def generate_insights(store: Any) -> list[Insight]:
     except InsufficientData:
         analysis = None
     profile = update_profile(con)
+    from finanalytics_cli.engine.recurring import detect_recurring
+
+    recurring = detect_recurring(con)
     if analysis:
         out += _spending_insights(analysis)
         out += _prediction_insights(analysis)
-    out += _anomaly_insights(store)
-    out += _recurring_insights(con)
+    out += _anomaly_insights(store, recurring)
+    out += _recurring_insights(recurring)
     out += _risk_insights(con, profile)
     out += _budget_insights(con)
     out += _goal_insights(con, profile)
@@ -438,14 +441,14 @@ def _prediction_insights(a: Any) -> list[Insight]:
     return out
 
 
-def _anomaly_insights(store: Any) -> list[Insight]:
+def _anomaly_insights(store: Any, recurring: Any) -> list[Insight]:
     from finanalytics_cli.engine.anomalies import detect_anomalies
 
     con = store.con
     last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
     if last is None:
         return []
-    report = detect_anomalies(store, since=last - dt.timedelta(days=RECENT_ANOMALY_DAYS))
+    report = detect_anomalies(store, since=last - dt.timedelta(days=RECENT_ANOMALY_DAYS), recurring=recurring)
     out = []
     for f in report.findings:
         impact = "high" if f.score >= 0.85 else "medium"
@@ -475,10 +478,7 @@ def _anomaly_insights(store: Any) -> list[Insight]:
     return out
 
 
-def _recurring_insights(con: Any) -> list[Insight]:
-    from finanalytics_cli.engine.recurring import detect_recurring
-
-    report = detect_recurring(con)
+def _recurring_insights(report: Any) -> list[Insight]:
     out = []
     subs = [
         s

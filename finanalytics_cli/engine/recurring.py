@@ -173,18 +173,28 @@ def _is_bill(category: str | None) -> bool:
 
 def detect_recurring(con: Any, as_of: dt.date | None = None) -> RecurringReport:
     """Find recurring series in the store (transfers between own accounts excluded)."""
+    # Merchants seen more often than weekly over their span are habits (coffee, groceries),
+    # not one payment series: they are left out before anything is loaded.
     rows = con.execute(
         """
+        WITH g AS (
+            SELECT account_id, amount > 0 AS inflow, lower(coalesce(merchant, payee_raw, '')) AS m,
+                   count(*) AS n, max(posted_date) - min(posted_date) AS span
+            FROM transactions WHERE NOT is_transfer GROUP BY ALL
+        )
         SELECT t.tx_id, a.name AS account, t.account_id, t.posted_date, t.amount, t.currency, t.merchant,
                t.payee_raw, t.category
         FROM transactions t JOIN accounts a USING (account_id)
-        WHERE NOT t.is_transfer ORDER BY t.posted_date, t.tx_id
+        JOIN g ON g.account_id = t.account_id AND g.inflow = (t.amount > 0)
+              AND g.m = lower(coalesce(t.merchant, t.payee_raw, ''))
+        WHERE NOT t.is_transfer AND g.n <= 1.5 * g.span / 7 + 5
+        ORDER BY t.posted_date, t.tx_id
         """
     ).fetchall()
     keys = ["tx_id", "account", "account_id", "posted_date", "amount", "currency", "merchant", "payee_raw", "category"]
     txs = [dict(zip(keys, r, strict=True)) for r in rows]
     if as_of is None:
-        as_of = max((t["posted_date"] for t in txs), default=dt.date.today())
+        as_of = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0] or dt.date.today()
     groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
     for t in txs:
         direction = "in" if t["amount"] > 0 else "out"

@@ -233,8 +233,9 @@ def analyze_spending(
             total, n, top = by_p.get(s, (Decimal("0"), 0, []))
             prev_s = _shift(s, period, -1)
             ly_s = _shift(s, period, -{"week": 52, "month": 12, "quarter": 4, "year": 1}[period])
-            prev = by_p.get(prev_s, (Decimal("0"), 0, []))[0] if prev_s >= first else None
-            ly = by_p.get(ly_s, (Decimal("0"), 0, []))[0] if ly_s >= first else None
+            # A comparison period counts when the data covers at least part of it.
+            prev = by_p.get(prev_s, (Decimal("0"), 0, []))[0] if _shift(prev_s, period, 1) > first else None
+            ly = by_p.get(ly_s, (Decimal("0"), 0, []))[0] if _shift(ly_s, period, 1) > first else None
             inc = income.get((s, cur))
             rows.append(
                 PeriodRow(

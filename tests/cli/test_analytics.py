@@ -1,0 +1,67 @@
+"""spending, anomalies, recurring and insights through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from finanalytics_cli.exit_codes import EXIT_CODES
+
+
+def test_spending_json_table_and_chart(cli, categorized_store: Any) -> None:
+    categorized_store.close()
+    out = cli.json("spending", "--period", "quarter", "--categories", "Dining,Travel")
+    data = out["data"]
+    assert set(data) >= {"period", "from", "to", "income", "categories", "recommendations", "periods"}
+    assert set(data["periods"][0]) >= {
+        "period",
+        "category",
+        "currency",
+        "total",
+        "count",
+        "share_of_income",
+        "change_vs_previous_pct",
+        "change_vs_last_year_pct",
+        "top_merchants",
+    }
+    assert {c["trend"] for c in data["categories"]} <= {"increasing", "decreasing", "stable"}
+    assert out["meta"]["next_period_method"].startswith("heuristic")
+    table = cli("spending", "--chart", "--format", "table", "--from", "2026-01-01")
+    assert table.exit_code == 0 and "█" in table.stdout
+    bad = cli("spending", "--categories", "Dinning", "--json")
+    assert bad.exit_code == EXIT_CODES["INVALID_INPUT"] and "valid:" in json.loads(bad.stdout)["error"]["message"]
+    short = cli("spending", "--from", "2026-10-01", "--json")
+    assert short.exit_code == EXIT_CODES["INSUFFICIENT_DATA"]
+
+
+def test_anomalies_and_recurring(cli, categorized_store: Any) -> None:
+    categorized_store.close()
+    out = cli.json("anomalies")
+    assert out["meta"]["fallback"] == "explicit detectors only"
+    assert all(set(f) >= {"tx_id", "kind", "score", "reason"} for f in out["data"])
+    recent = cli.json("anomalies", "--since", "2026-06-01")["data"]
+    assert recent and all(f["date"] >= "2026-06-01" for f in recent)
+    rec = cli.json("recurring")["data"]
+    assert rec["monthly_commitment"]["USD"] > 4000
+    assert any(s["status"] == "stopped" for s in rec["series"])
+    md = cli("recurring", "--format", "md").stdout
+    assert "| id | merchant |" in md
+
+
+def test_insights_commands(cli, categorized_store: Any) -> None:
+    categorized_store.close()
+    first = cli.json("insights", "--limit", "50")
+    assert first["meta"]["regenerated"] is True and first["data"]
+    again = cli.json("insights", "--limit", "50")
+    assert again["meta"]["regenerated"] is False and len(again["data"]) == len(first["data"])
+    risk = cli.json("insights", "--type", "risk_alert")["data"]
+    assert risk and all(i["type"] == "risk_alert" for i in risk)
+    target = first["data"][0]["id"]
+    assert cli.json("insights", "dismiss", str(target))["data"]["dismissed"] is True
+    assert target not in {i["id"] for i in cli.json("insights", "--limit", "50", "--refresh")["data"]}
+    assert cli.json("insights", "accept", str(first["data"][1]["id"]))["data"]["accepted"] is True
+    stats = cli.json("insights", "stats")["data"]
+    assert stats["dismissed"] == 1 and stats["accepted"] == 1
+    bad = cli("insights", "--type", "gossip", "--json")
+    assert bad.exit_code == EXIT_CODES["INVALID_INPUT"]
+    assert cli("insights", "dismiss", "4242", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
