@@ -272,7 +272,8 @@ def _fees(rows: list[dict[str, Any]], add: Any) -> None:
                     f"a fee never charged before on {account}: {first['payee']} {-first['amount']:,.2f}",
                     0.75,
                 )
-            span_days = max(1, (items_k[-1]["date"] - items_k[0]["date"]).days)
+            # The usual rate of this fee over the account's whole history, not over its own burst.
+            span_days = max(7, (items[-1]["date"] - items[0]["date"]).days)
             usual_per_week = len(items_k) / span_days * 7
             lo = 0
             for hi, f in enumerate(items_k):

@@ -25,6 +25,9 @@ class DemoTour:
     spending_last_3_months: list[dict[str, Any]]
     top_merchants_last_90_days: list[dict[str, Any]]
     category_model: dict[str, Any]
+    recurring: dict[str, Any]
+    anomalies: list[dict[str, Any]]
+    insights: list[dict[str, Any]]
     checks: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -55,6 +58,9 @@ def run_demo(store: Any, workdir: Path) -> DemoTour:
     t1 = time.perf_counter()
     model_section = _train_and_categorize(store, workdir)
     timings["models"] = round(time.perf_counter() - t1, 2)
+    t2 = time.perf_counter()
+    recurring, anomalies, insights = _analytics(store)
+    timings["analytics"] = round(time.perf_counter() - t2, 2)
     last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
     months = 3
     y, m = divmod(last.year * 12 + last.month - 1 - (months - 1), 12)
@@ -99,6 +105,9 @@ def run_demo(store: Any, workdir: Path) -> DemoTour:
             {"merchant": m, "currency": c, "transactions": n, "spent": s} for m, c, n, s in top
         ],
         category_model=model_section,
+        recurring=recurring,
+        anomalies=anomalies,
+        insights=insights,
         checks=checks,
         seconds=timings,
     )
@@ -132,3 +141,31 @@ def _train_and_categorize(store: Any, workdir: Path) -> dict[str, Any]:
         "accuracy_against_truth": scored["accuracy"],
         "macro_f1_against_truth": scored["macro_f1"],
     }
+
+
+def _analytics(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    from finanalytics_cli.engine.anomalies import detect_anomalies
+    from finanalytics_cli.engine.insights import list_insights, refresh_insights
+    from finanalytics_cli.engine.recurring import detect_recurring
+
+    rec = detect_recurring(store.con)
+    active = [s for s in rec.series if s.status == "active"]
+    recurring = {
+        "series_found": len(rec.series),
+        "active": len(active),
+        "stopped": [s.merchant for s in rec.series if s.status == "stopped"],
+        "monthly_commitment": rec.monthly_commitment,
+        "price_changes": [
+            f"{s.merchant}: {c['from']} -> {c['to']} on {c['date']}"
+            for s in rec.series
+            for c in s.price_changes
+            if (s.category or "").startswith("Subscriptions")
+        ],
+    }
+    found = detect_anomalies(store, recurring=rec)
+    anomalies = [{"date": f.date, "kind": f.kind, "amount": f.amount, "reason": f.reason} for f in found.findings[:6]]
+    refresh_insights(store)
+    insights = [
+        {"type": i["type"], "impact": i["impact"], "title": i["title"]} for i in list_insights(store.con, limit=6)
+    ]
+    return recurring, anomalies, insights
