@@ -1,6 +1,7 @@
 """The anomaly_detector model: an IsolationForest over per-transaction features.
 
-Features: log amount, the amount against the merchant's earlier average, how many times
+Features: log amount, the amount against the merchant's and the category's earlier
+averages, how many times
 and how long ago the merchant was seen, weekday, foreign currency, money in or out.
 Unsupervised; validated by how it ranks what a robust z-score (the baseline) calls
 unusual. Scores are percentiles of the training distribution (0..1).
@@ -20,6 +21,7 @@ MIN_ROWS = 200
 FEATURES = (
     "log_abs_amount",
     "amount_vs_merchant",
+    "amount_vs_category",
     "log_merchant_count",
     "log_days_since_merchant",
     "weekday",
@@ -61,7 +63,7 @@ def anomaly_frame(con: Any) -> Any:
             SELECT t.tx_id, t.posted_date, t.amount, abs(CAST(t.amount AS DOUBLE)) AS a, t.currency,
                    a.currency AS home, t.is_transfer,
                    lower(regexp_replace(coalesce(t.merchant, t.payee_raw, ''), '[^A-Za-z]+', ' ', 'g')) AS mkey,
-                   t.account_id
+                   t.account_id, split_part(coalesce(t.category, 'Uncategorized'), '/', 1) AS cat
             FROM transactions t JOIN accounts a USING (account_id)
         )
         SELECT tx_id, posted_date,
@@ -69,6 +71,9 @@ def anomaly_frame(con: Any) -> Any:
                coalesce(a / nullif(avg(a) OVER (PARTITION BY account_id, mkey ORDER BY posted_date, tx_id
                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 1.0)
                    AS amount_vs_merchant,
+               coalesce(a / nullif(avg(a) OVER (PARTITION BY account_id, cat ORDER BY posted_date, tx_id
+                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 1.0)
+                   AS amount_vs_category,
                ln(1 + count(*) OVER (PARTITION BY account_id, mkey ORDER BY posted_date, tx_id
                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS log_merchant_count,
                ln(1 + coalesce(posted_date - lag(posted_date) OVER (PARTITION BY account_id, mkey
