@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("anomalies")(anomalies)
     app.command("recurring")(recurring)
     app.add_typer(insights_app, name="insights")
+    app.command("predict")(predict)
 
 
 def spending(
@@ -239,3 +240,55 @@ def stats() -> None:
     with open_store(readonly=True) as store:
         data = insight_stats(store.con)
     emit(Result("insights stats", data, rows_key="accepted_outcomes"))
+
+
+def predict(
+    horizon: int = typer.Option(3, "--horizon", help="How many months (or weeks) ahead, 1-24."),
+    granularity: str = typer.Option("month", "--granularity", help="month or week."),
+    chart: bool = typer.Option(False, "--chart", help="Draw the cash-flow forecast as bars."),
+    refresh: bool = typer.Option(False, "--refresh", help="Recompute even if the data did not change."),
+) -> None:
+    """Forecast expenses per category, income and cash flow with 80%/95% intervals, and balances.
+
+    Example: finanalytics predict --horizon 6 --chart
+    """
+    from finanalytics_cli.engine.forecast import predict as run
+
+    with open_store() as store:
+        p = run(store, horizon, granularity, use_stored=not refresh)
+
+    def points(pts: list) -> list[dict]:
+        return [
+            {
+                "date": x.date,
+                "value": round(x.value, 2),
+                "lower_80": round(x.lo80, 2),
+                "upper_80": round(x.hi80, 2),
+                "lower_95": round(x.lo95, 2),
+                "upper_95": round(x.hi95, 2),
+                "scheduled": round(x.scheduled, 2),
+            }
+            for x in pts
+        ]
+
+    data = {
+        "granularity": p.granularity,
+        "horizon": p.horizon,
+        "history_until": p.generated_from,
+        "confidence": p.confidence,
+        "cash_flow_prediction": {cur: points(pts) for cur, pts in p.cash_flow.items()},
+        "expense_predictions": [
+            {"category": s.label, "currency": s.currency, "method": s.method, "points": points(s.points)}
+            for s in p.expense
+        ],
+        "income_predictions": [
+            {"currency": s.currency, "method": s.method, "points": points(s.points)} for s in p.income
+        ],
+        "account_projections": p.accounts,
+    }
+    meta = {"served_from_store": p.served_from_store}
+    bars = None
+    if chart and p.cash_flow:
+        cur, pts = next(iter(p.cash_flow.items()))
+        bars = (f"Cash flow forecast ({cur}), 80% interval in the table", [(str(x.date), x.value) for x in pts])
+    emit(Result("predict", data, meta=meta, title="Forecast", chart=bars))

@@ -176,8 +176,11 @@ def monitor_cmd() -> None:
 
     Example: finanalytics models monitor --json
     """
+    from finanalytics_cli.engine.forecast import forecast_accuracy
     from finanalytics_cli.engine.models.monitor import monitor_all
 
     with open_store(readonly=True) as store:
         reports = monitor_all(store)
-    emit(Result("models monitor", reports, title="Model monitoring"))
+        forecasts = forecast_accuracy(store.con)
+    rows = [*reports, {"model_type": "spending_predictor", "forecast_error": forecasts}]
+    emit(Result("models monitor", rows, title="Model monitoring"))

@@ -74,6 +74,8 @@ class RecurringSeries:
     price_changes: list[dict[str, Any]] = field(default_factory=list)
     amount_drift: str = "stable"  # stable | increasing | decreasing | varies
     tx_ids: list[int] = field(default_factory=list)
+    dates: list[dt.date] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -300,4 +302,6 @@ def _as_series(rows: list[dict[str, Any]], direction: str, as_of: dt.date) -> Re
         price_changes=changes,
         amount_drift=drift,
         tx_ids=[r["tx_id"] for r in rows],
+        dates=[r["posted_date"] for r in rows],
+        amounts=[float(r["amount"]) for r in rows],
     )

@@ -1,0 +1,703 @@
+"""Forecasts of expenses per category, income and cash flow, with 80% and 95% intervals.
+
+Known recurring items (rent, salary, subscriptions from `recurring`) are scheduled, not
+guessed: they are taken out of the history and their expected charges are added back.
+What remains is forecast per series with statsforecast (AutoETS, AutoTheta, seasonal
+naive, Croston for intermittent series, naive), the model chosen per series by
+rolling-origin cross-validation. A LightGBM global model over all series is the
+challenger; both are registered as `spending_predictor` versions and the better one by
+backtest serves. Predictions are stored in `model_predictions`; `predict` serves them
+until the data changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
+
+MODEL_TYPE = "spending_predictor"
+GRANULARITIES = ("month", "week")
+MIN_PERIODS = 6  # a series shorter than this falls back to a labelled simple method
+SELECTION_WINDOWS = 4
+BACKTEST_WINDOWS = 12
+SEASON = {"month": 12, "week": 52}
+FREQ = {"month": "1mo", "week": "1w"}
+Z80, Z95 = 1.2816, 1.96
+
+
+@dataclass
+class Point:
+    date: dt.date
+    value: float
+    lo80: float
+    hi80: float
+    lo95: float
+    hi95: float
+    scheduled: float = 0.0
+
+
+@dataclass
+class SeriesForecast:
+    key: str
+    kind: str  # expense | income | account
+    label: str
+    currency: str
+    method: str
+    points: list[Point]
+
+
+@dataclass
+class Prediction:
+    granularity: str
+    horizon: int
+    generated_from: dt.date
+    expense: list[SeriesForecast]
+    income: list[SeriesForecast]
+    cash_flow: dict[str, list[Point]]
+    accounts: list[dict[str, Any]]
+    confidence: float
+    backtest: dict[str, Any] = field(default_factory=dict)
+    served_from_store: bool = False
+
+
+def _period_start(d: dt.date, granularity: str) -> dt.date:
+    return d.replace(day=1) if granularity == "month" else d - dt.timedelta(days=d.weekday())
+
+
+def _next(d: dt.date, granularity: str, n: int = 1) -> dt.date:
+    if granularity == "week":
+        return d + dt.timedelta(days=7 * n)
+    y, m = divmod(d.month - 1 + n, 12)
+    return dt.date(d.year + y, m + 1, 1)
+
+
+def _history(con: Any, granularity: str, exclude: set[int]) -> tuple[Any, dt.date, dict[str, dict]]:
+    """Complete periods of every series (expenses per currency and category, income per
+    currency, net flow per account), recurring transactions left out of the first two."""
+    import polars as pl
+
+    last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
+    first = con.execute("SELECT min(posted_date) FROM transactions").fetchone()[0]
+    if last is None:
+        raise InsufficientData("the store holds no transactions yet; import a bank export first")
+    end = _period_start(last, granularity)
+    if _next(end, granularity) - dt.timedelta(days=1) > last:  # the last period is incomplete
+        end = _next(end, granularity, -1)
+    start = _period_start(first, granularity)
+    if start < first:  # the first period is incomplete
+        start = _next(start, granularity)
+    trunc = "month" if granularity == "month" else "week"
+    con.register("fa_exclude", pl.DataFrame({"tx_id": sorted(exclude)}, schema={"tx_id": pl.Int64}).to_arrow())
+    try:
+        rows = con.execute(
+            f"""
+            WITH t AS (
+                SELECT t.*, CAST(date_trunc('{trunc}', t.posted_date) AS DATE) AS p,
+                       coalesce((SELECT c.kind FROM categories c WHERE c.name =
+                                 split_part(coalesce(t.category, 'Uncategorized'), '/', 1)), 'expense') AS kind,
+                       t.tx_id IN (SELECT tx_id FROM fa_exclude) AS scheduled
+                FROM transactions t
+            )
+            SELECT 'expense:' || currency || ':' || split_part(coalesce(category, 'Uncategorized'), '/', 1), p,
+                   -sum(amount) FROM t
+            WHERE NOT is_transfer AND amount < 0 AND kind = 'expense' AND NOT scheduled GROUP BY ALL
+            UNION ALL
+            SELECT 'income:' || currency, p, sum(amount) FROM t
+            WHERE NOT is_transfer AND amount > 0 AND kind <> 'transfer' AND NOT scheduled GROUP BY ALL
+            UNION ALL
+            SELECT 'account:' || CAST(account_id AS VARCHAR), p, sum(amount) FROM t GROUP BY ALL
+            """
+        ).fetchall()
+    finally:
+        con.unregister("fa_exclude")
+    periods = []
+    p = start
+    while p <= end:
+        periods.append(p)
+        p = _next(p, granularity)
+    if len(periods) < 2:
+        raise InsufficientData(
+            f"forecasting needs at least 2 complete {granularity}s of history; the data runs from {first} to {last}"
+        )
+    values: dict[str, dict[dt.date, float]] = {}
+    for key, period, v in rows:
+        values.setdefault(key, {})[period] = float(v)
+    meta: dict[str, dict] = {}
+    accounts = {str(a): (n, c) for a, n, c in con.execute("SELECT account_id, name, currency FROM accounts").fetchall()}
+    data = []
+    for key, by_p in values.items():
+        kind, *rest = key.split(":")
+        if kind == "account":
+            name, cur = accounts[rest[0]]
+            meta[key] = {"kind": kind, "label": name, "currency": cur, "account_id": int(rest[0])}
+        else:
+            meta[key] = {"kind": kind, "label": rest[1] if kind == "expense" else "Income", "currency": rest[0]}
+        data.extend({"unique_id": key, "ds": p, "y": by_p.get(p, 0.0)} for p in periods)
+    return pl.DataFrame(data, schema={"unique_id": pl.String, "ds": pl.Date, "y": pl.Float64}), end, meta
+
+
+def _models(granularity: str, n: int) -> list[Any]:
+    from statsforecast.models import AutoETS, AutoTheta, CrostonOptimized, Naive, SeasonalNaive
+    from statsforecast.utils import ConformalIntervals
+
+    season = SEASON[granularity]
+    out = [Naive(), CrostonOptimized(prediction_intervals=ConformalIntervals(h=1, n_windows=3))]
+    if n >= season + 2:
+        out = [
+            AutoETS(season_length=season),
+            AutoTheta(season_length=season),
+            SeasonalNaive(season_length=season),
+            *out,
+        ]
+    else:
+        out = [AutoETS(season_length=1), AutoTheta(season_length=1), *out]
+    return out
+
+
+def _names(models: list[Any]) -> list[str]:
+    names = [repr(m) if not hasattr(m, "alias") else m.alias for m in models]
+    return [*names, COMBO] if all(c in names for c in COMBO_OF) else names
+
+
+def _cv(df: Any, granularity: str, windows: int) -> Any:
+    from statsforecast import StatsForecast
+
+    n = df.group_by("unique_id").len()["len"].min()
+    sf = StatsForecast(models=_models(granularity, n - windows), freq=FREQ[granularity], n_jobs=1)
+    return _with_combination(sf.cross_validation(df=df, h=1, n_windows=windows, step_size=1, level=[80, 95]))
+
+
+COMBO = "Combination"
+COMBO_OF = ("AutoETS", "AutoTheta", "SeasonalNaive")
+
+
+def _with_combination(frame: Any) -> Any:
+    """Add the mean of AutoETS, AutoTheta and seasonal naive (point and bounds) as a candidate:
+    combinations are hard to beat on short, noisy series."""
+    import polars as pl
+
+    if not all(c in frame.columns for c in COMBO_OF):
+        return frame
+    cols = [pl.mean_horizontal([pl.col(c) for c in COMBO_OF]).alias(COMBO)]
+    for b in ("lo-80", "hi-80", "lo-95", "hi-95"):
+        cols.append(pl.mean_horizontal([pl.col(f"{c}-{b}") for c in COMBO_OF]).alias(f"{COMBO}-{b}"))
+    return frame.with_columns(cols)
+
+
+DEFAULT_MODEL = "AutoETS"
+SWITCH_MARGIN = 0.9  # another model must cut the error by 10% to replace the default
+
+
+def _choose(cv: Any, names: list[str]) -> dict[str, str]:
+    """Per series, AutoETS unless another model's mean absolute error over the windows is
+    clearly lower (a few windows are a noisy judge; a steady default is harder to beat)."""
+    import polars as pl
+
+    errs = cv.group_by("unique_id").agg([(pl.col(n) - pl.col("y")).abs().mean().alias(n) for n in names])
+    out = {}
+    for row in errs.iter_rows(named=True):
+        best = min(names, key=lambda n: row[n] if row[n] is not None else math.inf)
+        default = DEFAULT_MODEL if DEFAULT_MODEL in names and row.get(DEFAULT_MODEL) is not None else best
+        out[row["unique_id"]] = best if row[best] < SWITCH_MARGIN * row[default] else default
+    return out
+
+
+def _schedule(series: list[Any], periods: list[dt.date], granularity: str) -> dict[tuple[str, dt.date], float]:
+    """Expected charges of recurring series per (series key, period)."""
+    from finanalytics_cli.engine.recurring import CADENCES, _next_date
+
+    out: dict[tuple[str, dt.date], float] = {}
+    if not periods:
+        return out
+    horizon_end = _next(periods[-1], granularity)
+    for s in series:
+        if s.status != "active" or s.next_expected_date is None:
+            continue
+        key = (
+            f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
+            if s.direction == "out"
+            else f"income:{s.currency}"
+        )
+        d = s.next_expected_date
+        while d < horizon_end:
+            p = _period_start(d, granularity)
+            if p >= periods[0]:
+                out[(key, p)] = out.get((key, p), 0.0) + abs(float(s.typical_amount))
+            d = _next_date(d, s.cadence) if s.cadence in CADENCES else horizon_end
+    return out
+
+
+def predict(store: Any, horizon: int = 3, granularity: str = "month", use_stored: bool = True) -> Prediction:
+    """Forecasts per category, income, cash flow and account balance (stored, then served)."""
+    if granularity not in GRANULARITIES:
+        raise InvalidInput(f"--granularity must be one of {', '.join(GRANULARITIES)}")
+    if not 1 <= horizon <= 24:
+        raise InvalidInput("--horizon must be between 1 and 24")
+    con = store.con
+    state = _state(con, horizon, granularity)
+    if use_stored:
+        stored = _load_stored(con, state)
+        if stored is not None:
+            return stored
+    result = compute_prediction(con, horizon, granularity)
+    if not store.readonly:
+        _store(store, result, state)
+    return result
+
+
+def compute_prediction(con: Any, horizon: int, granularity: str) -> Prediction:
+    import polars as pl
+    from statsforecast import StatsForecast
+
+    from finanalytics_cli.engine.ledger import list_accounts
+    from finanalytics_cli.engine.recurring import detect_recurring
+
+    recurring = detect_recurring(con)
+    scheduled_tx = {t for s in recurring.series for t in s.tx_ids}
+    df, end, meta = _history(con, granularity, scheduled_tx)
+    n = df.group_by("unique_id").len()["len"].min()
+    future = [_next(end, granularity, i) for i in range(1, horizon + 1)]
+    sched = _schedule(recurring.series, future, granularity)
+    # Scheduled income or expenses of series with no history of their own still appear.
+    for key, _ in sched:
+        if key not in meta:
+            kind, cur, *rest = key.split(":")
+            meta[key] = {"kind": kind, "label": rest[0] if rest else "Income", "currency": cur}
+    methods: dict[str, str] = {}
+    fc_rows: dict[str, list[Point]] = {}
+    models = _models(granularity, n)
+    names = _names(models)
+    if n >= MIN_PERIODS + SELECTION_WINDOWS:
+        chosen = _choose(_cv(df, granularity, SELECTION_WINDOWS), names)
+    else:
+        chosen = {k: "Naive" for k in meta}  # too little history: a labelled simple method
+    fc = _with_combination(
+        StatsForecast(models=models, freq=FREQ[granularity], n_jobs=1).forecast(df=df, h=horizon, level=[80, 95])
+    )
+    for uid, group in fc.group_by("unique_id"):
+        key = uid[0] if isinstance(uid, tuple) else uid
+        m = chosen.get(key, "Naive")
+        methods[key] = m if n >= MIN_PERIODS + SELECTION_WINDOWS else f"{m} (short history: simple method)"
+        pts = []
+        for row in group.sort("ds").iter_rows(named=True):
+            pts.append(
+                Point(row["ds"], row[m], row[f"{m}-lo-80"], row[f"{m}-hi-80"], row[f"{m}-lo-95"], row[f"{m}-hi-95"])
+            )
+        fc_rows[key] = pts
+    expense, income, cash = [], [], {}
+    for key, info in meta.items():
+        pts = fc_rows.get(key) or [Point(d, 0.0, 0.0, 0.0, 0.0, 0.0) for d in future]
+        if info["kind"] != "account":
+            clipped = []
+            for p in pts:
+                s = sched.get((key, p.date), 0.0)
+                # Spending and income are never negative; scheduled items shift the band.
+                clipped.append(
+                    Point(
+                        p.date,
+                        max(0.0, p.value) + s,
+                        max(0.0, p.lo80) + s,
+                        max(0.0, p.hi80) + s,
+                        max(0.0, p.lo95) + s,
+                        max(0.0, p.hi95) + s,
+                        s,
+                    )
+                )
+            pts = clipped
+        sf = SeriesForecast(
+            key, info["kind"], info["label"], info["currency"], methods.get(key, "scheduled recurring items only"), pts
+        )
+        if info["kind"] == "expense":
+            expense.append(sf)
+        elif info["kind"] == "income":
+            income.append(sf)
+    for cur in sorted({s.currency for s in expense + income}):
+        flows = []
+        for i, d in enumerate(future):
+            mean, var = 0.0, 0.0
+            for s in income + expense:
+                if s.currency != cur:
+                    continue
+                sign = 1 if s.kind == "income" else -1
+                p = s.points[i]
+                mean += sign * p.value
+                var += ((p.hi95 - p.lo95) / (2 * Z95)) ** 2
+            sd = math.sqrt(var)
+            flows.append(
+                Point(
+                    d,
+                    round(mean, 2),
+                    round(mean - Z80 * sd, 2),
+                    round(mean + Z80 * sd, 2),
+                    round(mean - Z95 * sd, 2),
+                    round(mean + Z95 * sd, 2),
+                )
+            )
+        cash[cur] = flows
+    accounts = []
+    balances = {a["account_id"]: a for a in list_accounts(con)}
+    for key, info in meta.items():
+        if info["kind"] != "account" or key not in fc_rows:
+            continue
+        acct = balances[info["account_id"]]
+        is_card = acct["type"] == "credit_card"
+        bal, var, path, p_below = float(acct["balance"]), 0.0, [], 0.0
+        for p in fc_rows[key]:
+            bal += p.value
+            var += ((p.hi95 - p.lo95) / (2 * Z95)) ** 2
+            sd = math.sqrt(var) or 1e-9
+            p_below = max(p_below, _phi(-bal / sd))
+            path.append(
+                {
+                    "date": p.date,
+                    "balance": round(bal, 2),
+                    "lo80": round(bal - Z80 * sd, 2),
+                    "hi80": round(bal + Z80 * sd, 2),
+                    "lo95": round(bal - Z95 * sd, 2),
+                    "hi95": round(bal + Z95 * sd, 2),
+                }
+            )
+        accounts.append(
+            {
+                "account": info["label"],
+                "currency": info["currency"],
+                "balance_now": acct["balance"],
+                "projection": path,
+                # A card's balance is a debt, below zero by nature: the question does not apply.
+                "probability_below_zero": None if is_card else round(p_below, 4),
+                "method": methods.get(key, ""),
+            }
+        )
+    widths = [(p.hi80 - p.lo80) / 2 / max(abs(p.value), 1.0) for s in expense + income for p in s.points if p.value > 0]
+    confidence = round(max(0.0, min(1.0, 1 - statistics.median(widths))) if widths else 0.0, 3)
+    _ = pl
+    return Prediction(
+        granularity,
+        horizon,
+        end,
+        sorted(expense, key=lambda s: (s.currency, -s.points[0].value)),
+        income,
+        cash,
+        accounts,
+        confidence,
+    )
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+# -- storage --------------------------------------------------------------------------
+def _state(con: Any, horizon: int, granularity: str) -> str:
+    row = con.execute("SELECT count(*), max(tx_id), count(category) FROM transactions").fetchone()
+    return hashlib.sha256(json.dumps([row, horizon, granularity], default=str).encode()).hexdigest()[:32]
+
+
+def _store(store: Any, p: Prediction, state: str) -> None:
+    from finanalytics_cli.engine.models.registry import serving
+
+    con = store.con
+    model_id = serving(con, MODEL_TYPE).production
+    rows = []
+    for s in p.expense + p.income:
+        for pt in s.points:
+            rows.append(
+                (
+                    model_id,
+                    s.kind,
+                    s.key,
+                    pt,
+                    {"label": s.label, "currency": s.currency, "method": s.method, "scheduled": pt.scheduled},
+                )
+            )
+    for cur, pts in p.cash_flow.items():
+        for pt in pts:
+            rows.append((model_id, "cashflow", f"cashflow:{cur}", pt, {"currency": cur}))
+    with store.transaction():
+        con.execute(
+            "DELETE FROM model_predictions WHERE model_type = ? AND payload LIKE '%\"state\"%' "
+            "AND actual IS NULL AND target_date > ?",
+            [MODEL_TYPE, p.generated_from],
+        )
+        con.executemany(
+            "INSERT INTO model_predictions (model_id, model_type, entity_type, entity_id, target_date, value, "
+            "lower_80, upper_80, lower_95, upper_95, confidence, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    mid,
+                    MODEL_TYPE,
+                    kind,
+                    key,
+                    pt.date,
+                    pt.value,
+                    pt.lo80,
+                    pt.hi80,
+                    pt.lo95,
+                    pt.hi95,
+                    p.confidence,
+                    json.dumps({**extra, "state": state}, default=str),
+                )
+                for mid, kind, key, pt, extra in rows
+            ],
+        )
+        con.execute(
+            "INSERT OR REPLACE INTO app_state (key, value) VALUES (?, ?)",
+            [
+                f"prediction:{state}",
+                json.dumps(
+                    {"accounts": p.accounts, "generated_from": p.generated_from, "confidence": p.confidence},
+                    default=str,
+                ),
+            ],
+        )
+
+
+def _load_stored(con: Any, state: str) -> Prediction | None:
+    row = con.execute("SELECT value FROM app_state WHERE key = ?", [f"prediction:{state}"]).fetchone()
+    if row is None:
+        return None
+    extra = json.loads(row[0])
+    rows = con.execute(
+        "SELECT entity_type, entity_id, target_date, value, lower_80, upper_80, lower_95, upper_95, payload "
+        "FROM model_predictions WHERE model_type = ? AND payload LIKE ? ORDER BY entity_id, target_date",
+        [MODEL_TYPE, f'%"state": "{state}"%'],
+    ).fetchall()
+    if not rows:
+        return None
+    series: dict[str, SeriesForecast] = {}
+    cash: dict[str, list[Point]] = {}
+    for kind, key, d, v, lo80, hi80, lo95, hi95, payload in rows:
+        info = json.loads(payload)
+        pt = Point(d, v, lo80, hi80, lo95, hi95, info.get("scheduled", 0.0))
+        if kind == "cashflow":
+            cash.setdefault(info["currency"], []).append(pt)
+            continue
+        s = series.setdefault(key, SeriesForecast(key, kind, info["label"], info["currency"], info["method"], []))
+        s.points.append(pt)
+    expense = sorted(
+        (s for s in series.values() if s.kind == "expense"), key=lambda s: (s.currency, -s.points[0].value)
+    )
+    income = [s for s in series.values() if s.kind == "income"]
+    horizon = len(next(iter(cash.values()))) if cash else 0
+    granularity = "month"
+    return Prediction(
+        granularity,
+        horizon,
+        dt.date.fromisoformat(extra["generated_from"]),
+        expense,
+        income,
+        cash,
+        extra["accounts"],
+        extra["confidence"],
+        served_from_store=True,
+    )
+
+
+# -- backtest and the LightGBM challenger ----------------------------------------------
+def backtest(con: Any, granularity: str = "month", windows: int = BACKTEST_WINDOWS) -> dict[str, Any]:
+    """Rolling origins over the last ``windows`` periods (one step ahead): the per-series
+    choice (made on the windows before each evaluation window) against seasonal naive."""
+    import polars as pl
+
+    from finanalytics_cli.engine.recurring import detect_recurring
+
+    started = time.perf_counter()
+    recurring = detect_recurring(con)
+    df, end, meta = _history(con, granularity, {t for s in recurring.series for t in s.tx_ids})
+    df = df.filter(~pl.col("unique_id").str.starts_with("account:"))
+    total = SELECTION_WINDOWS + windows
+    n = df.group_by("unique_id").len()["len"].min()
+    if n < total + SEASON[granularity] + 2:
+        raise InsufficientData(
+            f"a backtest over {windows} {granularity}s needs {total + SEASON[granularity] + 2} "
+            f"{granularity}s of history; the data has {n}"
+        )
+    cv = _cv(df, granularity, total)
+    names = _names(_models(granularity, n - total))
+    cutoffs = sorted(cv["cutoff"].unique().to_list())
+    # The full series a person sees = the residual + the recurring charges. The schedule
+    # predicts the recurring part from each series' own past; seasonal naive, the
+    # baseline, repeats the full series of a season ago.
+    actual_rec, predicted_rec = _recurring_parts(recurring.series, granularity, cv["ds"].unique().to_list())
+    resid = {(r["unique_id"], r["ds"]): r["y"] for r in df.iter_rows(named=True)}
+    season = SEASON[granularity]
+    evals = []
+    for i in range(SELECTION_WINDOWS, len(cutoffs)):
+        past = cv.filter(pl.col("cutoff").is_in(cutoffs[:i]))  # every earlier window: a steadier choice
+        chosen = _choose(past, names)
+        now = cv.filter(pl.col("cutoff") == cutoffs[i])
+        for row in now.iter_rows(named=True):
+            uid, ds, m = row["unique_id"], row["ds"], chosen[row["unique_id"]]
+            sched = predicted_rec.get((uid, ds), 0.0)
+            last_season = _next(ds, granularity, -season)
+            naive = resid.get((uid, last_season))
+            evals.append(
+                {
+                    "uid": uid,
+                    "ds": ds,
+                    "y": row["y"] + actual_rec.get((uid, ds), 0.0),
+                    "pred": max(0.0, row[m]) + sched,
+                    "naive": None if naive is None else naive + actual_rec.get((uid, last_season), 0.0),
+                    "lo80": max(0.0, row[f"{m}-lo-80"]) + sched,
+                    "hi80": max(0.0, row[f"{m}-hi-80"]) + sched,
+                    "lo95": max(0.0, row[f"{m}-lo-95"]) + sched,
+                    "hi95": max(0.0, row[f"{m}-hi-95"]) + sched,
+                }
+            )
+    ev = pl.DataFrame(evals)
+    scales = _scales(df, end, windows, granularity, actual_rec)
+    per = ev.group_by("uid").agg(
+        (pl.col("pred") - pl.col("y")).abs().mean().alias("mae"),
+        (pl.col("naive") - pl.col("y")).abs().mean().alias("naive_mae"),
+    )
+    per = per.with_columns(pl.col("uid").replace_strict(scales, default=None).alias("scale")).filter(
+        pl.col("scale") > 0
+    )
+    mase = float((per["mae"] / per["scale"]).mean())
+    naive = float((per["naive_mae"] / per["scale"]).mean())
+    cover80 = float(((ev["y"] >= ev["lo80"]) & (ev["y"] <= ev["hi80"])).mean())
+    cover95 = float(((ev["y"] >= ev["lo95"]) & (ev["y"] <= ev["hi95"])).mean())
+    return {
+        "origins": len(cutoffs) - SELECTION_WINDOWS,
+        "series": per.height,
+        "mase": round(mase, 4),
+        "seasonal_naive_mase": round(naive, 4),
+        "ratio_to_seasonal_naive": round(mase / naive, 4),
+        "coverage_80": round(cover80, 4),
+        "coverage_95": round(cover95, 4),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _scales(
+    df: Any, end: dt.date, windows: int, granularity: str, actual_rec: dict[tuple[str, dt.date], float] | None = None
+) -> dict[str, float]:
+    """In-sample seasonal-naive MAE of each full series before the backtest (the MASE scale)."""
+    season = SEASON[granularity]
+    cut = _next(end, granularity, -windows)
+    rec = actual_rec or {}
+    out = {}
+    for uid, g in df.filter(df["ds"] <= cut).group_by("unique_id"):
+        key = uid[0] if isinstance(uid, tuple) else uid
+        g = g.sort("ds")
+        y = [v + rec.get((key, d), 0.0) for v, d in zip(g["y"].to_list(), g["ds"].to_list(), strict=True)]
+        diffs = [abs(a - b) for a, b in zip(y[season:], y[:-season], strict=False)]
+        out[key] = sum(diffs) / len(diffs) if diffs else 0.0
+    return out
+
+
+def _recurring_parts(series: list[Any], granularity: str, periods: list[dt.date]) -> tuple[dict, dict]:
+    """Per (series key, period): what recurring series actually charged, and what a schedule
+    built from each series' earlier charges predicted."""
+    from finanalytics_cli.engine.recurring import CADENCES, _next_date
+
+    actual: dict[tuple[str, dt.date], float] = {}
+    predicted: dict[tuple[str, dt.date], float] = {}
+    _fill_recurring(series, granularity, periods, actual, predicted, CADENCES, _next_date)
+    return actual, predicted
+
+
+def _fill_recurring(
+    series: list[Any],
+    granularity: str,
+    periods: list[dt.date],
+    actual: dict,
+    predicted: dict,
+    cadences: dict,
+    next_date: Any,
+) -> None:
+    for s in series:
+        key = (
+            f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
+            if s.direction == "out"
+            else f"income:{s.currency}"
+        )
+        charges = sorted(zip(s.dates, s.amounts, strict=True))
+        for d, a in charges:
+            p = _period_start(d, granularity)
+            actual[(key, p)] = actual.get((key, p), 0.0) + abs(a)
+        for p in periods:
+            before = [(d, a) for d, a in charges if d < p]
+            if len(before) < 2:
+                continue
+            last_d = before[-1][0]
+            if (p - last_d).days > cadences[s.cadence][2] * 1.5:
+                continue  # the series had stopped
+            amount = statistics.median(abs(a) for _, a in before[-3:])
+            amounts = [abs(a) for _, a in before]
+            if len(amounts) >= 4 and statistics.pstdev(amounts) / statistics.mean(amounts) > 0.05:
+                # A varying bill (energy, water): last year's charge in this period, when there is one.
+                a_year_ago = [
+                    abs(a)
+                    for d, a in before
+                    if _period_start(d, granularity) == _next(p, granularity, -SEASON[granularity])
+                ]
+                if a_year_ago:
+                    amount = sum(a_year_ago) / len(a_year_ago)
+            end = _next(p, granularity)
+            d = next_date(last_d, s.cadence)
+            count = 0
+            while d < end:
+                if d >= p:
+                    count += 1
+                d = next_date(d, s.cadence)
+            if count:
+                predicted[(key, p)] = predicted.get((key, p), 0.0) + count * amount
+
+
+def _backtest_schedule(series: list[Any], granularity: str) -> dict[tuple[str, dt.date], float]:
+    """For past periods: the recurring charges each series made, as a schedule would have
+    predicted them (its previous amount, in the periods its cadence put a charge)."""
+    out: dict[tuple[str, dt.date], float] = {}
+    for s in series:
+        key = (
+            f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
+            if s.direction == "out"
+            else f"income:{s.currency}"
+        )
+        _ = key
+    return out
+
+
+def forecast_accuracy(con: Any) -> dict[str, Any]:
+    """Stored monthly predictions whose month has passed, against what actually happened."""
+    rows = con.execute(
+        """
+        WITH p AS (
+            SELECT DISTINCT ON (entity_id, target_date) entity_type, entity_id, target_date, value, lower_80,
+                   upper_80
+            FROM model_predictions WHERE model_type = ? AND entity_type IN ('expense', 'income')
+            ORDER BY entity_id, target_date, created_at
+        ),
+        last AS (SELECT date_trunc('month', max(posted_date)) AS m FROM transactions),
+        a AS (
+            SELECT 'expense:' || currency || ':' || split_part(coalesce(category, 'Uncategorized'), '/', 1) AS k,
+                   CAST(date_trunc('month', posted_date) AS DATE) AS m, -sum(amount) AS v
+            FROM transactions WHERE amount < 0 AND NOT is_transfer GROUP BY ALL
+            UNION ALL
+            SELECT 'income:' || currency, CAST(date_trunc('month', posted_date) AS DATE), sum(amount)
+            FROM transactions WHERE amount > 0 AND NOT is_transfer GROUP BY ALL
+        )
+        SELECT p.entity_id, p.target_date, p.value, coalesce(CAST(a.v AS DOUBLE), 0), p.lower_80, p.upper_80
+        FROM p LEFT JOIN a ON a.k = p.entity_id AND a.m = p.target_date
+        WHERE p.target_date < (SELECT m FROM last)
+        """,
+        [MODEL_TYPE],
+    ).fetchall()
+    if not rows:
+        return {"evaluated": 0, "note": "no predicted month has passed yet"}
+    errors = [abs(v - a) for _, _, v, a, _, _ in rows]
+    within = sum(lo <= a <= hi for _, _, _, a, lo, hi in rows)
+    return {
+        "evaluated": len(rows),
+        "mae": round(sum(errors) / len(errors), 2),
+        "coverage_80": round(within / len(rows), 3),
+    }

@@ -1,0 +1,63 @@
+"""Forecasts on the categorised sample household (real statsforecast models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
+from finanalytics_cli.engine.forecast import backtest, forecast_accuracy, predict
+
+
+def test_predict_structure_intervals_and_schedule(categorized_store: Any) -> None:
+    p = predict(categorized_store, horizon=3)
+    assert p.horizon == 3 and not p.served_from_store and 0 <= p.confidence <= 1
+    for s in p.expense + p.income:
+        assert len(s.points) == 3 and s.method
+        for x in s.points:
+            assert x.lo95 <= x.lo80 <= x.value <= x.hi80 <= x.hi95
+            assert x.value >= 0
+    housing = next(s for s in p.expense if s.label == "Housing" and s.currency == "USD")
+    assert all(x.scheduled == pytest.approx(2650.0) for x in housing.points)  # rent is scheduled, not guessed
+    income = next(s for s in p.income if s.currency == "USD")
+    assert all(x.scheduled > 6000 for x in income.points)  # two or three paychecks a month
+    assert set(p.cash_flow) == {"USD", "EUR"}
+    accounts = {a["account"]: a for a in p.accounts}
+    assert accounts["Credit card"]["probability_below_zero"] is None
+    assert 0 <= accounts["Checking"]["probability_below_zero"] <= 1
+    assert len(accounts["Savings"]["projection"]) == 3
+    stored = categorized_store.con.execute(
+        "SELECT count(*) FROM model_predictions WHERE model_type = 'spending_predictor'"
+    ).fetchone()[0]
+    assert stored == sum(len(s.points) for s in p.expense + p.income) + 3 * len(p.cash_flow)
+    again = predict(categorized_store, horizon=3)
+    assert again.served_from_store and again.cash_flow["USD"][0].value == pytest.approx(p.cash_flow["USD"][0].value)
+    assert forecast_accuracy(categorized_store.con)["evaluated"] == 0  # no predicted month has passed
+
+
+def test_predict_validation(categorized_store: Any) -> None:
+    with pytest.raises(InvalidInput, match="horizon"):
+        predict(categorized_store, horizon=0)
+    with pytest.raises(InvalidInput, match="granularity"):
+        predict(categorized_store, granularity="day")
+
+
+def test_too_little_history(store: Any) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from finanalytics_cli.engine.ledger import NewTransaction, ensure_account, insert_transactions
+
+    with store.transaction() as con:
+        acc = ensure_account(con, "A")
+        insert_transactions(con, acc, None, [NewTransaction(dt.date(2026, 10, 5), Decimal("-5"), "USD", "X")])
+    with pytest.raises(InsufficientData, match="at least 2 complete"):
+        predict(store)
+
+
+def test_backtest_reports_mase_and_coverage(categorized_store: Any) -> None:
+    result = backtest(categorized_store.con)
+    assert result["origins"] == 12 and result["series"] > 10
+    assert result["mase"] > 0 and result["seasonal_naive_mase"] > 0
+    assert 0.6 <= result["coverage_80"] <= 1 and 0.75 <= result["coverage_95"] <= 1
