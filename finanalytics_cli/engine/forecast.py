@@ -453,7 +453,13 @@ def _store(store: Any, p: Prediction, state: str) -> None:
             [
                 f"prediction:{state}",
                 json.dumps(
-                    {"accounts": p.accounts, "generated_from": p.generated_from, "confidence": p.confidence},
+                    {
+                        "accounts": p.accounts,
+                        "generated_from": p.generated_from,
+                        "confidence": p.confidence,
+                        "granularity": p.granularity,
+                        "horizon": p.horizon,
+                    },
                     default=str,
                 ),
             ],
@@ -486,8 +492,8 @@ def _load_stored(con: Any, state: str) -> Prediction | None:
         (s for s in series.values() if s.kind == "expense"), key=lambda s: (s.currency, -s.points[0].value)
     )
     income = [s for s in series.values() if s.kind == "income"]
-    horizon = len(next(iter(cash.values()))) if cash else 0
-    granularity = "month"
+    horizon = extra.get("horizon") or (len(next(iter(cash.values()))) if cash else 0)
+    granularity = extra.get("granularity", "month")
     return Prediction(
         granularity,
         horizon,
