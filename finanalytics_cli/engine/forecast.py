@@ -569,6 +569,9 @@ def backtest(con: Any, granularity: str = "month", windows: int = BACKTEST_WINDO
     )
     mase = float((per["mae"] / per["scale"]).mean())
     naive = float((per["naive_mae"] / per["scale"]).mean())
+    # Pooled over every series and origin: the sum of absolute errors against seasonal naive's.
+    both = ev.filter(pl.col("naive").is_not_null())
+    pooled = float((both["pred"] - both["y"]).abs().sum() / (both["naive"] - both["y"]).abs().sum())
     cover80 = float(((ev["y"] >= ev["lo80"]) & (ev["y"] <= ev["hi80"])).mean())
     cover95 = float(((ev["y"] >= ev["lo95"]) & (ev["y"] <= ev["hi95"])).mean())
     return {
@@ -577,6 +580,7 @@ def backtest(con: Any, granularity: str = "month", windows: int = BACKTEST_WINDO
         "mase": round(mase, 4),
         "seasonal_naive_mase": round(naive, 4),
         "ratio_to_seasonal_naive": round(mase / naive, 4),
+        "pooled_ratio_to_seasonal_naive": round(pooled, 4),
         "coverage_80": round(cover80, 4),
         "coverage_95": round(cover95, 4),
         "seconds": round(time.perf_counter() - started, 2),
