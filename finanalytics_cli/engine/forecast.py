@@ -68,6 +68,13 @@ class Prediction:
     served_from_store: bool = False
 
 
+def _series_key(s: Any) -> str:
+    """The history series a recurring series belongs to."""
+    if s.direction == "out":
+        return f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
+    return f"income:{s.currency}"
+
+
 def _period_start(d: dt.date, granularity: str) -> dt.date:
     return d.replace(day=1) if granularity == "month" else d - dt.timedelta(days=d.weekday())
 
@@ -221,11 +228,7 @@ def _schedule(series: list[Any], periods: list[dt.date], granularity: str) -> di
     for s in series:
         if s.status != "active" or s.next_expected_date is None:
             continue
-        key = (
-            f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
-            if s.direction == "out"
-            else f"income:{s.currency}"
-        )
+        key = _series_key(s)
         d = s.next_expected_date
         while d < horizon_end:
             p = _period_start(d, granularity)
@@ -254,7 +257,6 @@ def predict(store: Any, horizon: int = 3, granularity: str = "month", use_stored
 
 
 def compute_prediction(con: Any, horizon: int, granularity: str) -> Prediction:
-    import polars as pl
     from statsforecast import StatsForecast
 
     from finanalytics_cli.engine.ledger import list_accounts
@@ -378,7 +380,6 @@ def compute_prediction(con: Any, horizon: int, granularity: str) -> Prediction:
         )
     widths = [(p.hi80 - p.lo80) / 2 / max(abs(p.value), 1.0) for s in expense + income for p in s.points if p.value > 0]
     confidence = round(max(0.0, min(1.0, 1 - statistics.median(widths))) if widths else 0.0, 3)
-    _ = pl
     return Prediction(
         granularity,
         horizon,
@@ -625,11 +626,7 @@ def _fill_recurring(
     next_date: Any,
 ) -> None:
     for s in series:
-        key = (
-            f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
-            if s.direction == "out"
-            else f"income:{s.currency}"
-        )
+        key = _series_key(s)
         charges = sorted(zip(s.dates, s.amounts, strict=True))
         for d, a in charges:
             p = _period_start(d, granularity)
@@ -661,20 +658,6 @@ def _fill_recurring(
                 d = next_date(d, s.cadence)
             if count:
                 predicted[(key, p)] = predicted.get((key, p), 0.0) + count * amount
-
-
-def _backtest_schedule(series: list[Any], granularity: str) -> dict[tuple[str, dt.date], float]:
-    """For past periods: the recurring charges each series made, as a schedule would have
-    predicted them (its previous amount, in the periods its cadence put a charge)."""
-    out: dict[tuple[str, dt.date], float] = {}
-    for s in series:
-        key = (
-            f"expense:{s.currency}:{(s.category or 'Uncategorized').split('/')[0]}"
-            if s.direction == "out"
-            else f"income:{s.currency}"
-        )
-        _ = key
-    return out
 
 
 def forecast_accuracy(con: Any) -> dict[str, Any]:
