@@ -26,7 +26,7 @@ def train(
 
     Example: finanalytics models train category_classifier --param C=10 --experiment tuning
     """
-    from finanalytics_cli.engine.models import anomaly, category
+    from finanalytics_cli.engine.models import anomaly, category, spending
     from finanalytics_cli.engine.models.monitor import monitor
     from finanalytics_cli.engine.models.registry import check_model_type, deploy
 
@@ -34,6 +34,7 @@ def train(
     trainers = {
         "category_classifier": (category.parse_params, category.train_category_classifier),
         "anomaly_detector": (anomaly.parse_params, anomaly.train_anomaly_detector),
+        "spending_predictor": (spending.parse_params, spending.train_spending_predictor),
     }
     parse_params, trainer = trainers[model_type]
     params = parse_params(param)
@@ -53,10 +54,12 @@ def train(
                     store, params, date_from=start, date_to=end, experiment=experiment, on_stage=lambda s: advance(1)
                 )
                 deployed = deploy(store.con, result.model_id, deploy_to) if deploy_to else None
-    message(
-        f"Registered {model_type} v{result.version} (model {result.model_id}, {result.algorithm}): "
-        f"accuracy {result.metrics['accuracy']:.1%}, macro-F1 {result.metrics['macro_f1']:.1%} on the hold-out."
-    )
+    summary = f"Registered {model_type} v{result.version} (model {result.model_id}, {result.algorithm})"
+    if "accuracy" in result.metrics:
+        summary += (
+            f": accuracy {result.metrics['accuracy']:.1%}, macro-F1 {result.metrics['macro_f1']:.1%} on the hold-out"
+        )
+    message(summary + ".")
     data = {
         "trained": True,
         "model_id": result.model_id,

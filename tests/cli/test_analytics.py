@@ -65,3 +65,22 @@ def test_insights_commands(cli, categorized_store: Any) -> None:
     bad = cli("insights", "--type", "gossip", "--json")
     assert bad.exit_code == EXIT_CODES["INVALID_INPUT"]
     assert cli("insights", "dismiss", "4242", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
+
+
+def test_train_anomaly_detector_and_spending_predictor_via_cli(cli, categorized_store: Any) -> None:
+    categorized_store.close()
+    anomaly = cli.json("models", "train", "anomaly_detector", "--deploy", "production")["data"]
+    assert anomaly["algorithm"] == "isolation_forest" and anomaly["deployment"]["environment"] == "production"
+    assert cli.json("anomalies")["meta"]["model_id"] == anomaly["model_id"]
+    spend = cli.json("models", "train", "spending_predictor", "--param", "n_estimators=20")["data"]
+    metrics = spend["metrics"]
+    assert set(metrics) == {"statsforecast", "lightgbm_challenger", "better"}
+    assert metrics["statsforecast"]["pooled_ratio_to_seasonal_naive"] > 0
+    assert metrics["lightgbm_challenger"]["pooled_ratio_to_seasonal_naive"] > 0
+    types = {m["type"] for m in cli.json("models", "list")["data"]}
+    assert {"anomaly_detector", "spending_predictor", "category_classifier"} <= types
+    pred = cli.json("predict", "--horizon", "2")
+    assert pred["data"]["expense_predictions"] and pred["data"]["cash_flow_prediction"]
+    again = cli.json("predict", "--horizon", "2")
+    assert again["meta"]["served_from_store"] is True
+    assert cli("predict", "--horizon", "99", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]

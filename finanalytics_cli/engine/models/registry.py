@@ -16,7 +16,7 @@ from typing import Any
 
 from finanalytics_cli.engine.errors import InvalidInput, ModelUnavailable
 
-MODEL_TYPES = ("category_classifier", "anomaly_detector")
+MODEL_TYPES = ("category_classifier", "anomaly_detector", "spending_predictor")
 ENVIRONMENTS = ("staging", "production")
 STRATEGIES = ("immediate", "canary", "shadow")
 
