@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
+from finanalytics_cli.engine.models.params import parse_model_params
 
 MODEL_TYPE = "anomaly_detector"
 MIN_ROWS = 200
@@ -36,20 +37,7 @@ PARAMS: dict[str, tuple[type, Any, str]] = {
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    out = {k: default for k, (_, default, _) in PARAMS.items()}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise InvalidInput(f"--param {pair!r}: use KEY=VALUE")
-        if key not in PARAMS:
-            raise InvalidInput(
-                f"unknown parameter {key!r} for {MODEL_TYPE}; valid: "
-                + ", ".join(f"{k} ({doc})" for k, (_, _, doc) in PARAMS.items())
-            )
-        try:
-            out[key] = PARAMS[key][0](value)
-        except ValueError:
-            raise InvalidInput(f"--param {key}: {value!r} is not a {PARAMS[key][0].__name__}") from None
+    out = parse_model_params(pairs, PARAMS, MODEL_TYPE)
     if not 0.5 < out["outlier_percentile"] < 1:
         raise InvalidInput("--param outlier_percentile must be between 0.5 and 1")
     return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
+from finanalytics_cli.engine.models.params import parse_model_params
 
 MODEL_TYPE = "category_classifier"
 MIN_LABELS = 20
@@ -36,21 +37,7 @@ _PUNCT = re.compile(r"[^\w&]+")
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    out = {k: default for k, (_, default, _) in PARAMS.items()}
-    for pair in pairs:
-        if "=" not in pair:
-            raise InvalidInput(f"--param {pair!r}: use KEY=VALUE")
-        key, value = pair.split("=", 1)
-        if key not in PARAMS:
-            raise InvalidInput(
-                f"unknown parameter {key!r} for {MODEL_TYPE}; valid: "
-                + ", ".join(f"{k} ({doc})" for k, (_, _, doc) in PARAMS.items())
-            )
-        kind = PARAMS[key][0]
-        try:
-            out[key] = kind(value)
-        except ValueError:
-            raise InvalidInput(f"--param {key}: {value!r} is not a {kind.__name__}") from None
+    out = parse_model_params(pairs, PARAMS, MODEL_TYPE)
     if out["algorithm"] not in ("auto", "logreg", "lightgbm"):
         raise InvalidInput("--param algorithm must be auto, logreg or lightgbm")
     if not 0.05 <= out["holdout"] <= 0.5:
