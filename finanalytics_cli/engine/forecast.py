@@ -250,13 +250,28 @@ def predict(store: Any, horizon: int = 3, granularity: str = "month", use_stored
         stored = _load_stored(con, state)
         if stored is not None:
             return stored
-    result = compute_prediction(con, horizon, granularity)
+    result = compute_prediction(con, horizon, granularity, global_model=_served_global_model(store))
     if not store.readonly:
         _store(store, result, state)
     return result
 
 
-def compute_prediction(con: Any, horizon: int, granularity: str) -> Prediction:
+def _served_global_model(store: Any) -> Any:
+    """The LightGBM global model when it is the deployed spending_predictor, else None."""
+    from finanalytics_cli.engine.models.registry import load_model, serving
+
+    route = serving(store.con, MODEL_TYPE)
+    if route.production is None:
+        return None
+    algorithm = store.con.execute("SELECT algorithm FROM ml_models WHERE model_id = ?", [route.production]).fetchone()[
+        0
+    ]
+    if algorithm != "lightgbm_global":
+        return None
+    return load_model(store.con, store.keys.active, route.production)
+
+
+def compute_prediction(con: Any, horizon: int, granularity: str, global_model: Any = None) -> Prediction:
     from statsforecast import StatsForecast
 
     from finanalytics_cli.engine.ledger import list_accounts
@@ -294,6 +309,8 @@ def compute_prediction(con: Any, horizon: int, granularity: str) -> Prediction:
                 Point(row["ds"], row[m], row[f"{m}-lo-80"], row[f"{m}-hi-80"], row[f"{m}-lo-95"], row[f"{m}-hi-95"])
             )
         fc_rows[key] = pts
+    if global_model is not None and granularity == "month":
+        _apply_global_model(global_model, df, fc_rows, methods)
     expense, income, cash = [], [], {}
     for key, info in meta.items():
         pts = fc_rows.get(key) or [Point(d, 0.0, 0.0, 0.0, 0.0, 0.0) for d in future]
@@ -390,6 +407,30 @@ def compute_prediction(con: Any, horizon: int, granularity: str) -> Prediction:
         accounts,
         confidence,
     )
+
+
+def _apply_global_model(model: Any, df: Any, fc_rows: dict[str, list[Point]], methods: dict[str, str]) -> None:
+    """Point forecasts from the deployed LightGBM model (recursive, one month at a time);
+    the intervals keep the statsforecast band's width around the new point."""
+    import numpy as np
+
+    history: dict[str, list[float]] = {}
+    for row in df.sort("ds").iter_rows(named=True):
+        history.setdefault(row["unique_id"], []).append(row["y"])
+    for key, pts in fc_rows.items():
+        if key.startswith("account:") or key not in history:
+            continue
+        values = list(history[key])
+        new = []
+        for p in pts:
+            t = len(values)
+            x = np.asarray([model.features({key: values}, key, t, p.date.month, model.series)], dtype=float)
+            v = float(model.booster.predict(x)[0])
+            shift = v - p.value
+            new.append(Point(p.date, v, p.lo80 + shift, p.hi80 + shift, p.lo95 + shift, p.hi95 + shift))
+            values.append(v)
+        fc_rows[key] = new
+        methods[key] = "lightgbm_global"
 
 
 def _phi(x: float) -> float:

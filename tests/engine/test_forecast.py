@@ -61,3 +61,22 @@ def test_backtest_reports_mase_and_coverage(categorized_store: Any) -> None:
     assert result["origins"] == 12 and result["series"] > 10
     assert result["mase"] > 0 and result["seasonal_naive_mase"] > 0
     assert 0.6 <= result["coverage_80"] <= 1 and 0.75 <= result["coverage_95"] <= 1
+
+
+def test_the_deployed_challenger_serves(categorized_store: Any) -> None:
+    from finanalytics_cli.engine.models.registry import deploy
+    from finanalytics_cli.engine.models.spending import parse_params, train_spending_predictor
+
+    with categorized_store.transaction():
+        result = train_spending_predictor(categorized_store, parse_params(["n_estimators=20"]))
+    lgb_id = categorized_store.con.execute(
+        "SELECT model_id FROM ml_models WHERE algorithm = 'lightgbm_global'"
+    ).fetchone()[0]
+    assert result.metrics["lightgbm_challenger"]["pooled_ratio_to_seasonal_naive"] > 0
+    deploy(categorized_store.con, lgb_id, "production")
+    p = predict(categorized_store, horizon=2, use_stored=False)
+    methods = {s.method for s in p.expense}
+    assert "lightgbm_global" in methods
+    for s in p.expense:
+        for x in s.points:
+            assert x.lo95 <= x.lo80 <= x.value <= x.hi80 <= x.hi95
