@@ -286,9 +286,20 @@ def predict(
         ],
         "account_projections": p.accounts,
     }
+    # One flat row per series and date, for csv output and spreadsheets.
+    flat = [
+        {"kind": kind, "series": label, "currency": cur, **pt}
+        for kind, label, cur, pts in (
+            [("expense", s.label, s.currency, points(s.points)) for s in p.expense]
+            + [("income", "Income", s.currency, points(s.points)) for s in p.income]
+            + [("cash_flow", "Cash flow", cur, points(pts)) for cur, pts in p.cash_flow.items()]
+        )
+        for pt in pts
+    ]
+    data["table"] = flat
     meta = {"served_from_store": p.served_from_store}
     bars = None
     if chart and p.cash_flow:
         cur, pts = next(iter(p.cash_flow.items()))
         bars = (f"Cash flow forecast ({cur}), 80% interval in the table", [(str(x.date), x.value) for x in pts])
-    emit(Result("predict", data, meta=meta, title="Forecast", chart=bars))
+    emit(Result("predict", data, meta=meta, title="Forecast", chart=bars, rows_key="table"))
