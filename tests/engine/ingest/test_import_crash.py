@@ -17,7 +17,7 @@ def test_kill_during_import_leaves_nothing_half_written(store: Any, store_paths:
     store.close()
     big = tmp_path / "big.csv"
     rows = ["Date,Description,Amount"] + [
-        f"2024-{1 + i % 12:02d}-{1 + i % 28:02d},SHOP {i},-{i % 997}.25" for i in range(600_000)
+        f"2024-{1 + i % 12:02d}-{1 + i % 28:02d},SHOP {i},-{i % 997}.25" for i in range(900_000)
     ]
     big.write_text("\n".join(rows))
     proc = subprocess.Popen(
@@ -26,14 +26,14 @@ def test_kill_during_import_leaves_nothing_half_written(store: Any, store_paths:
         stderr=subprocess.DEVNULL,
         env=dict(os.environ),
     )
-    time.sleep(2.0)  # inside the import: it takes several seconds for 600k rows
+    time.sleep(1.5)  # inside the import: 900k rows take several seconds
     assert proc.poll() is None, "the import finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with Store.open(store_paths, wait=10) as again:
         n = again.con.execute("SELECT count(*) FROM transactions").fetchone()[0]
         imports = again.con.execute("SELECT count(*) FROM imports").fetchone()[0]
-    assert (n, imports) in ((0, 0), (600_000, 1))
+    assert (n, imports) in ((0, 0), (900_000, 1))
     # Rerunning completes it.
     done = subprocess.run(
         [sys.executable, "-m", "finanalytics_cli", "import", str(big), "--account", "A", "--json"],
@@ -44,4 +44,4 @@ def test_kill_during_import_leaves_nothing_half_written(store: Any, store_paths:
     )
     assert done.returncode == 0, done.stderr
     with Store.open(store_paths) as final:
-        assert final.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 600_000
+        assert final.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 900_000
