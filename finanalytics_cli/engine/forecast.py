@@ -550,17 +550,28 @@ def _load_stored(con: Any, state: str) -> Prediction | None:
 
 
 # -- backtest and the LightGBM challenger ----------------------------------------------
-def backtest(con: Any, granularity: str = "month", windows: int = BACKTEST_WINDOWS) -> dict[str, Any]:
+def residual_history(con: Any, granularity: str, recurring: Any) -> tuple[Any, dt.date]:
+    """Expense and income series with the recurring series' transactions left out, and the
+    last complete period: what the models forecast (recurring items are scheduled)."""
+    import polars as pl
+
+    df, end, _ = _history(con, granularity, {t for s in recurring.series for t in s.tx_ids})
+    return df.filter(~pl.col("unique_id").str.starts_with("account:")), end
+
+
+def backtest(
+    con: Any, granularity: str = "month", windows: int = BACKTEST_WINDOWS, recurring: Any = None
+) -> dict[str, Any]:
     """Rolling origins over the last ``windows`` periods (one step ahead): the per-series
-    choice (made on the windows before each evaluation window) against seasonal naive."""
+    choice (made on the windows before each evaluation window) against seasonal naive.
+    ``recurring``: a RecurringReport already computed."""
     import polars as pl
 
     from finanalytics_cli.engine.recurring import detect_recurring
 
     started = time.perf_counter()
-    recurring = detect_recurring(con)
-    df, end, meta = _history(con, granularity, {t for s in recurring.series for t in s.tx_ids})
-    df = df.filter(~pl.col("unique_id").str.starts_with("account:"))
+    recurring = recurring or detect_recurring(con)
+    df, end = residual_history(con, granularity, recurring)
     total = SELECTION_WINDOWS + windows
     n = df.group_by("unique_id").len()["len"].min()
     if n < total + SEASON[granularity] + 2:
@@ -653,19 +664,6 @@ def _recurring_parts(series: list[Any], granularity: str, periods: list[dt.date]
 
     actual: dict[tuple[str, dt.date], float] = {}
     predicted: dict[tuple[str, dt.date], float] = {}
-    _fill_recurring(series, granularity, periods, actual, predicted, CADENCES, _next_date)
-    return actual, predicted
-
-
-def _fill_recurring(
-    series: list[Any],
-    granularity: str,
-    periods: list[dt.date],
-    actual: dict,
-    predicted: dict,
-    cadences: dict,
-    next_date: Any,
-) -> None:
     for s in series:
         key = _series_key(s)
         charges = sorted(zip(s.dates, s.amounts, strict=True))
@@ -677,7 +675,7 @@ def _fill_recurring(
             if len(before) < 2:
                 continue
             last_d = before[-1][0]
-            if (p - last_d).days > cadences[s.cadence][2] * 1.5:
+            if (p - last_d).days > CADENCES[s.cadence][2] * 1.5:
                 continue  # the series had stopped
             amount = statistics.median(abs(a) for _, a in before[-3:])
             amounts = [abs(a) for _, a in before]
@@ -691,14 +689,15 @@ def _fill_recurring(
                 if a_year_ago:
                     amount = sum(a_year_ago) / len(a_year_ago)
             end = _next(p, granularity)
-            d = next_date(last_d, s.cadence)
+            d = _next_date(last_d, s.cadence)
             count = 0
             while d < end:
                 if d >= p:
                     count += 1
-                d = next_date(d, s.cadence)
+                d = _next_date(d, s.cadence)
             if count:
                 predicted[(key, p)] = predicted.get((key, p), 0.0) + count * amount
+    return actual, predicted
 
 
 def forecast_accuracy(con: Any) -> dict[str, Any]:

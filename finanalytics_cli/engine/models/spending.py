@@ -117,9 +117,8 @@ def train_spending_predictor(
     experiment: str | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> Any:
-    import polars as pl
 
-    from finanalytics_cli.engine.forecast import BACKTEST_WINDOWS, _history, backtest
+    from finanalytics_cli.engine.forecast import BACKTEST_WINDOWS, backtest, residual_history
     from finanalytics_cli.engine.models.anomaly import AnomalyTrainResult
     from finanalytics_cli.engine.models.registry import deploy, record_experiment, register_model, serving
     from finanalytics_cli.engine.recurring import detect_recurring
@@ -129,10 +128,9 @@ def train_spending_predictor(
     con = store.con
     stage("features")
     recurring = detect_recurring(con)
-    df, end, _ = _history(con, "month", {t for s in recurring.series for t in s.tx_ids})
-    df = df.filter(~pl.col("unique_id").str.starts_with("account:"))
+    df, end = residual_history(con, "month", recurring)
     stage("fit")
-    stats = backtest(con, "month", BACKTEST_WINDOWS)
+    stats = backtest(con, "month", BACKTEST_WINDOWS, recurring=recurring)
     stage("validate")
     challenger = lightgbm_backtest(df, recurring, "month", BACKTEST_WINDOWS, params)
     history, periods = _frames(df)
