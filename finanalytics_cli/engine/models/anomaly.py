@@ -16,6 +16,7 @@ from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
 from finanalytics_cli.engine.models.params import parse_model_params
+from finanalytics_cli.engine.models.registry import TrainOutcome
 
 MODEL_TYPE = "anomaly_detector"
 MIN_ROWS = 200
@@ -119,20 +120,6 @@ def score_transactions(con: Any, model: AnomalyModel) -> dict[int, float]:
     return {t: float(p) for t, p in zip(ids, pct, strict=True)}
 
 
-@dataclass
-class AnomalyTrainResult:
-    model_id: int
-    experiment_id: int
-    version: int
-    algorithm: str
-    metrics: dict[str, Any]
-    data_from: Any
-    data_to: Any
-    labels: int
-    duration_s: float
-    candidates: dict[str, Any]
-
-
 def train_anomaly_detector(
     store: Any,
     params: dict[str, Any],
@@ -141,12 +128,12 @@ def train_anomaly_detector(
     date_to: Any = None,
     experiment: str | None = None,
     on_stage: Callable[[str], None] | None = None,
-) -> AnomalyTrainResult:
+) -> TrainOutcome:
     import numpy as np
     import polars as pl
     from sklearn.ensemble import IsolationForest
 
-    from finanalytics_cli.engine.models.registry import record_experiment, register_model
+    from finanalytics_cli.engine.models.registry import record_run, register_model
 
     stage = on_stage or (lambda s: None)
     started = time.perf_counter()
@@ -198,7 +185,7 @@ def train_anomaly_detector(
         model=model,
     )
     duration = time.perf_counter() - started
-    exp_id = record_experiment(
+    exp_id, version = record_run(
         store.con,
         name=experiment,
         model_type=MODEL_TYPE,
@@ -207,7 +194,6 @@ def train_anomaly_detector(
         metrics=metrics,
         duration_s=duration,
     )
-    version = store.con.execute("SELECT version FROM ml_models WHERE model_id = ?", [model_id]).fetchone()[0]
-    return AnomalyTrainResult(
+    return TrainOutcome(
         model_id, exp_id, version, "isolation_forest", metrics, data_from, data_to, frame.height, round(duration, 2), {}
     )

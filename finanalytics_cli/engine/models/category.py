@@ -297,7 +297,7 @@ def train_category_classifier(
     on_stage: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Validate data, build features, train candidates, validate on time, register."""
-    from finanalytics_cli.engine.models.registry import record_experiment, register_model
+    from finanalytics_cli.engine.models.registry import record_run, register_model
 
     stage = on_stage or (lambda s: None)
     started = time.perf_counter()
@@ -363,7 +363,7 @@ def train_category_classifier(
         model=final,
     )
     duration = time.perf_counter() - started
-    exp_id = record_experiment(
+    exp_id, version = record_run(
         con,
         name=experiment,
         model_type=MODEL_TYPE,
@@ -372,7 +372,6 @@ def train_category_classifier(
         metrics=metrics,
         duration_s=duration,
     )
-    version = con.execute("SELECT version FROM ml_models WHERE model_id = ?", [model_id]).fetchone()[0]
     return TrainResult(
         model_id,
         exp_id,

@@ -161,6 +161,46 @@ def record_experiment(
     )
 
 
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a training run registered (the category classifier adds its own details)."""
+
+    model_id: int
+    experiment_id: int
+    version: int
+    algorithm: str
+    metrics: dict[str, Any]
+    data_from: Any
+    data_to: Any
+    labels: int
+    duration_s: float
+    candidates: dict[str, Any]
+
+
+def record_run(
+    con: Any,
+    *,
+    name: str | None,
+    model_type: str,
+    model_id: int,
+    parameters: dict[str, Any],
+    metrics: dict[str, Any],
+    duration_s: float,
+) -> tuple[int, int]:
+    """Record a training run's experiment; returns (experiment_id, the model's version)."""
+    exp_id = record_experiment(
+        con,
+        name=name,
+        model_type=model_type,
+        model_id=model_id,
+        parameters=parameters,
+        metrics=metrics,
+        duration_s=duration_s,
+    )
+    version = con.execute("SELECT version FROM ml_models WHERE model_id = ?", [model_id]).fetchone()[0]
+    return exp_id, int(version)
+
+
 def list_models(con: Any) -> list[ModelInfo]:
     rows = con.execute(
         """

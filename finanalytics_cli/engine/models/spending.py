@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finanalytics_cli.engine.models.params import parse_model_params
+from finanalytics_cli.engine.models.registry import TrainOutcome
 
 MODEL_TYPE = "spending_predictor"
 LAGS = (1, 2, 3, 12)
@@ -116,11 +117,9 @@ def train_spending_predictor(
     date_to: Any = None,
     experiment: str | None = None,
     on_stage: Callable[[str], None] | None = None,
-) -> Any:
-
+) -> TrainOutcome:
     from finanalytics_cli.engine.forecast import BACKTEST_WINDOWS, backtest, residual_history
-    from finanalytics_cli.engine.models.anomaly import AnomalyTrainResult
-    from finanalytics_cli.engine.models.registry import deploy, record_experiment, register_model, serving
+    from finanalytics_cli.engine.models.registry import deploy, record_run, register_model, serving
     from finanalytics_cli.engine.recurring import detect_recurring
 
     stage = on_stage or (lambda s: None)
@@ -180,7 +179,7 @@ def train_spending_predictor(
         "lightgbm_challenger": challenger,
         "better": "lightgbm_global" if best == lgb_id else "statsforecast_selection",
     }
-    exp_id = record_experiment(
+    exp_id, version = record_run(
         con,
         name=experiment,
         model_type=MODEL_TYPE,
@@ -189,8 +188,7 @@ def train_spending_predictor(
         metrics=metrics,
         duration_s=duration,
     )
-    version = con.execute("SELECT version FROM ml_models WHERE model_id = ?", [best]).fetchone()[0]
-    return AnomalyTrainResult(
+    return TrainOutcome(
         best,
         exp_id,
         version,
