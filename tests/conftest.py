@@ -3,6 +3,7 @@ real home directory or the real OS keyring."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -85,23 +86,15 @@ _hyp_settings.register_profile("explore", derandomize=False, database=None)
 _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-@pytest.fixture(scope="session")
-def sample_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample household imported once per session into a real encrypted store."""
-    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
-    from finanalytics_cli.engine.paths import resolve_paths
-    from finanalytics_cli.engine.sample_household import EXPORT_ACCOUNTS, sample_files
-    from finanalytics_cli.engine.store import Store
-
-    home = tmp_path_factory.mktemp("sample-template")
-    saved = {k: os.environ.get(k) for k in ("FINANALYTICS_HOME", "FINANALYTICS_PASSPHRASE", "FINANALYTICS_NO_KEYRING")}
+@contextlib.contextmanager
+def _session_env(home: Path) -> Iterator[None]:
+    """FINANALYTICS_HOME and a passphrase for session-wide setup (the autouse fixture is
+    per test), restored afterwards."""
+    keys = ("FINANALYTICS_HOME", "FINANALYTICS_PASSPHRASE", "FINANALYTICS_NO_KEYRING")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ.update(FINANALYTICS_HOME=str(home), FINANALYTICS_PASSPHRASE=PASSPHRASE, FINANALYTICS_NO_KEYRING="1")
     try:
-        files = sample_files()
-        with Store.create(resolve_paths()) as store:
-            for rel, account in EXPORT_ACCOUNTS.items():
-                import_sources(store, [Source(rel, files[rel])], ImportOptions(account=account))
-        return resolve_paths().db_path
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -110,21 +103,46 @@ def sample_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 os.environ[k] = v
 
 
-@pytest.fixture
-def sample_store(sample_store_template: Path, store_paths: Any) -> Iterator[Any]:
-    """A private copy of the imported sample household, open for writing."""
+def _copy_store(template_db: Path, db: Path) -> None:
+    """Copy a store (database and key file) to another place."""
     import shutil
 
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".key"):
+        shutil.copy2(str(template_db) + suffix, str(db) + suffix)
+
+
+def _open_copy(template_db: Path, store_paths: Any) -> Iterator[Any]:
     from finanalytics_cli.engine.store import Store
 
-    store_paths.db_path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", ".key"):
-        shutil.copy2(str(sample_store_template) + suffix, str(store_paths.db_path) + suffix)
+    _copy_store(template_db, store_paths.db_path)
     s = Store.open(store_paths)
     try:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def sample_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample household imported once per session into a real encrypted store."""
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+    from finanalytics_cli.engine.paths import resolve_paths
+    from finanalytics_cli.engine.sample_household import EXPORT_ACCOUNTS, sample_files
+    from finanalytics_cli.engine.store import Store
+
+    with _session_env(tmp_path_factory.mktemp("sample-template")):
+        files = sample_files()
+        with Store.create(resolve_paths()) as store:
+            for rel, account in EXPORT_ACCOUNTS.items():
+                import_sources(store, [Source(rel, files[rel])], ImportOptions(account=account))
+        return resolve_paths().db_path
+
+
+@pytest.fixture
+def sample_store(sample_store_template: Path, store_paths: Any) -> Iterator[Any]:
+    """A private copy of the imported sample household, open for writing."""
+    yield from _open_copy(sample_store_template, store_paths)
 
 
 @pytest.fixture(scope="session")
@@ -138,45 +156,23 @@ def sample_truth_csv() -> str:
 def categorized_store_template(sample_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample household as the demo leaves it: the first two years labelled by hand,
     the classifier trained and deployed, the last year categorised by it."""
-    import shutil
-
     from finanalytics_cli.engine.demo import _train_and_categorize
     from finanalytics_cli.engine.paths import resolve_paths
     from finanalytics_cli.engine.sample_household import write_sample
     from finanalytics_cli.engine.store import Store
 
     home = tmp_path_factory.mktemp("categorized-template")
-    saved = {k: os.environ.get(k) for k in ("FINANALYTICS_HOME", "FINANALYTICS_PASSPHRASE", "FINANALYTICS_NO_KEYRING")}
-    os.environ.update(FINANALYTICS_HOME=str(home), FINANALYTICS_PASSPHRASE=PASSPHRASE, FINANALYTICS_NO_KEYRING="1")
-    try:
+    with _session_env(home):
         p = resolve_paths()
-        p.db_path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", ".key"):
-            shutil.copy2(str(sample_store_template) + suffix, str(p.db_path) + suffix)
+        _copy_store(sample_store_template, p.db_path)
         work = home / "work"
         write_sample(work)
         with Store.open(p) as store:
             _train_and_categorize(store, work)
         return p.db_path
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture
 def categorized_store(categorized_store_template: Path, store_paths: Any) -> Iterator[Any]:
-    import shutil
-
-    from finanalytics_cli.engine.store import Store
-
-    store_paths.db_path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", ".key"):
-        shutil.copy2(str(categorized_store_template) + suffix, str(store_paths.db_path) + suffix)
-    s = Store.open(store_paths)
-    try:
-        yield s
-    finally:
-        s.close()
+    """A private copy of the categorised sample household, open for writing."""
+    yield from _open_copy(categorized_store_template, store_paths)
