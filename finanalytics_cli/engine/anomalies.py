@@ -122,10 +122,9 @@ def detect_anomalies(store: Any, since: dt.date | None = None, recurring: Any = 
     _new_merchants(rows, outflows, add, seen_before, first)
     _fees(rows, add)
     _price_increases(con, add, {r["tx_id"]: r for r in rows}, recurring)
-    report = AnomalyReport(sorted(findings.values(), key=lambda f: (-f.score, f.date)), None)
-    _model_scores(store, rows, report)
-    if since:
-        report.findings = [f for f in report.findings if f.date >= since]
+    found = sorted(findings.values(), key=lambda f: (-f.score, f.date))
+    report = AnomalyReport([f for f in found if not since or f.date >= since], None)
+    _model_scores(store, rows, report, since)
     return report
 
 
@@ -310,7 +309,7 @@ def _price_increases(con: Any, add: Any, by_id: dict[int, dict[str, Any]], recur
                 )
 
 
-def _model_scores(store: Any, rows: list[dict[str, Any]], report: AnomalyReport) -> None:
+def _model_scores(store: Any, rows: list[dict[str, Any]], report: AnomalyReport, since: dt.date | None) -> None:
     from finanalytics_cli.engine.errors import ModelUnavailable
     from finanalytics_cli.engine.models.registry import load_model, serving
 
@@ -328,12 +327,12 @@ def _model_scores(store: Any, rows: list[dict[str, Any]], report: AnomalyReport)
     report.model_id = route.production
     from finanalytics_cli.engine.models.anomaly import score_transactions
 
-    scores = score_transactions(store.con, model)
+    scores, ratios = score_transactions(store.con, model, since)
     known = {f.tx_id for f in report.findings}
     for f in report.findings:
         f.model_score = scores.get(f.tx_id)
     by_id = {r["tx_id"]: r for r in rows}
-    for tx_id, (s, why) in model.outliers(scores).items():
+    for tx_id, (s, why) in model.outliers(scores, ratios).items():
         if tx_id in known or tx_id not in by_id or by_id[tx_id]["amount"] >= 0:
             continue  # money in (refunds, bonuses) is not a charge to worry about
         r = by_id[tx_id]

@@ -44,10 +44,12 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def anomaly_frame(con: Any) -> Any:
-    """One row per transaction (transfers excluded) with the model's features."""
+def anomaly_frame(con: Any, since: Any = None) -> Any:
+    """One row per transaction (transfers excluded) with the model's features; ``since``:
+    only rows from that date (features still look at the whole history)."""
+    where = "AND posted_date >= ?" if since else ""
     return con.execute(
-        """
+        f"""
         WITH base AS (
             SELECT t.tx_id, t.posted_date, t.amount, abs(CAST(t.amount AS DOUBLE)) AS a, t.currency,
                    a.currency AS home, t.is_transfer,
@@ -72,8 +74,10 @@ def anomaly_frame(con: Any) -> Any:
                CAST(currency <> home AS DOUBLE) AS foreign,
                CAST(amount > 0 AS DOUBLE) AS is_credit
         FROM base WHERE NOT is_transfer
+        QUALIFY true {where}
         ORDER BY posted_date, tx_id
-        """
+        """,
+        [since] if since else [],
     ).pl()
 
 
@@ -94,9 +98,9 @@ class AnomalyModel:
 
         return np.searchsorted(self.training_scores, raw, side="right") / len(self.training_scores)
 
-    def outliers(self, scores: dict[int, float], frame_ratios: dict[int, float] | None = None) -> dict[int, tuple]:
-        """Transactions beyond the outlier percentile (and the amount ratio), with a reason."""
-        ratios = frame_ratios if frame_ratios is not None else self._last_ratios
+    def outliers(self, scores: dict[int, float], ratios: dict[int, float]) -> dict[int, tuple]:
+        """Transactions beyond the outlier percentile (and the amount ratio), with a reason;
+        ``ratios``: each transaction's amount against the merchant's earlier average."""
         out = {}
         for tx_id, s in scores.items():
             r = ratios.get(tx_id, 1.0)
@@ -107,17 +111,16 @@ class AnomalyModel:
                 )
         return out
 
-    _last_ratios: dict[int, float] = None  # type: ignore[assignment]
 
-
-def score_transactions(con: Any, model: AnomalyModel) -> dict[int, float]:
-    frame = anomaly_frame(con)
+def score_transactions(con: Any, model: AnomalyModel, since: Any = None) -> tuple[dict[int, float], dict[int, float]]:
+    """Model scores (percentiles) and amount-vs-merchant ratios per transaction (from ``since``)."""
+    frame = anomaly_frame(con, since)
     if frame.height == 0:
-        return {}
+        return {}, {}
     pct = model.percentile(model.raw(frame))
     ids = frame["tx_id"].to_list()
-    model._last_ratios = dict(zip(ids, frame["amount_vs_merchant"].to_list(), strict=True))
-    return {t: float(p) for t, p in zip(ids, pct, strict=True)}
+    ratios = dict(zip(ids, frame["amount_vs_merchant"].to_list(), strict=True))
+    return {t: float(p) for t, p in zip(ids, pct, strict=True)}, ratios
 
 
 def train_anomaly_detector(
