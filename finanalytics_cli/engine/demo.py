@@ -28,6 +28,8 @@ class DemoTour:
     recurring: dict[str, Any]
     anomalies: list[dict[str, Any]]
     insights: list[dict[str, Any]]
+    cash_flow_forecast: list[dict[str, Any]]
+    next_month_expenses: list[dict[str, Any]]
     checks: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -61,6 +63,9 @@ def run_demo(store: Any, workdir: Path) -> DemoTour:
     t2 = time.perf_counter()
     recurring, anomalies, insights = _analytics(store)
     timings["analytics"] = round(time.perf_counter() - t2, 2)
+    t3 = time.perf_counter()
+    cash_flow_forecast, next_month_expenses = _forecast(store)
+    timings["forecast"] = round(time.perf_counter() - t3, 2)
     last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
     months = 3
     y, m = divmod(last.year * 12 + last.month - 1 - (months - 1), 12)
@@ -108,12 +113,44 @@ def run_demo(store: Any, workdir: Path) -> DemoTour:
         recurring=recurring,
         anomalies=anomalies,
         insights=insights,
+        cash_flow_forecast=cash_flow_forecast,
+        next_month_expenses=next_month_expenses,
         checks=checks,
         seconds=timings,
     )
 
 
 LABELLED_UNTIL = dt.date(2025, 10, 31)
+
+
+def _forecast(store: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The next three months' net cash flow per currency with its 80% interval, and the
+    largest expected expenses of the next month (stored, so `predict` serves them)."""
+    from finanalytics_cli.engine.forecast import predict
+
+    p = predict(store, horizon=3)
+    cash_flow = [
+        {
+            "month": pt.date.strftime("%Y-%m"),
+            "currency": cur,
+            "net": round(pt.value, 2),
+            "low_80": pt.lo80,
+            "high_80": pt.hi80,
+        }
+        for cur, pts in sorted(p.cash_flow.items())
+        for pt in pts
+    ]
+    expenses = [
+        {
+            "category": s.label,
+            "currency": s.currency,
+            "expected": round(s.points[0].value, 2),
+            "of_which_scheduled": round(s.points[0].scheduled, 2),
+            "method": s.method,
+        }
+        for s in sorted(p.expense, key=lambda s: -s.points[0].value)[:6]
+    ]
+    return cash_flow, expenses
 
 
 def _train_and_categorize(store: Any, workdir: Path) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 
 Known recurring items (rent, salary, subscriptions from `recurring`) are scheduled, not
 guessed: they are taken out of the history and their expected charges are added back.
-What remains is forecast per series with statsforecast (AutoETS, AutoTheta, seasonal
-naive, Croston for intermittent series, naive), the model chosen per series by
-rolling-origin cross-validation. A LightGBM global model over all series is the
+What remains is forecast per series with statsforecast (AutoETS, AutoTheta, the average
+of the same period in the last seasons, Croston for intermittent series, and the mean of
+the first three), the model chosen per series by rolling-origin cross-validation; naive
+for series too short to choose. Interval widths are calibrated on the cross-validation
+errors (pooled split conformal). A LightGBM global model over all series is the
 challenger; both are registered as `spending_predictor` versions and the better one by
 backtest serves. Predictions are stored in `model_predictions`; `predict` serves them
 until the data changes.
@@ -151,22 +153,36 @@ def _history(con: Any, granularity: str, exclude: set[int]) -> tuple[Any, dt.dat
     return pl.DataFrame(data, schema={"unique_id": pl.String, "ds": pl.Date, "y": pl.Float64}), end, meta
 
 
-def _models(granularity: str, n: int) -> list[Any]:
-    from statsforecast.models import AutoETS, AutoTheta, CrostonOptimized, Naive, SeasonalNaive
+def _models(granularity: str, n: int, n_full: int | None = None) -> list[Any]:
+    """Candidates for series of ``n`` periods (``n_full``: the whole history, which sets
+    how many past seasons the seasonal average may use)."""
+    from statsforecast.models import MSTL, AutoETS, AutoTheta, CrostonOptimized, Naive, SeasonalWindowAverage
     from statsforecast.utils import ConformalIntervals
 
     season = SEASON[granularity]
-    out = [Naive(), CrostonOptimized(prediction_intervals=ConformalIntervals(h=1, n_windows=3))]
-    if n >= season + 2:
-        out = [
-            AutoETS(season_length=season),
-            AutoTheta(season_length=season),
-            SeasonalNaive(season_length=season),
-            *out,
+    if n < season + 2:
+        return [
+            AutoETS(season_length=1),
+            AutoTheta(season_length=1),
+            Naive(),
+            CrostonOptimized(prediction_intervals=ConformalIntervals(h=1, n_windows=3)),
         ]
-    else:
-        out = [AutoETS(season_length=1), AutoTheta(season_length=1), *out]
-    return out
+    # The mean of the same period in the last two seasons (one when the history is
+    # shorter): yearly patterns such as travel, taxes or holiday shopping.
+    seasons = 2 if (n_full or n) >= 2 * season + 3 else 1
+    return [
+        AutoETS(season_length=season),
+        AutoTheta(season_length=season),
+        SeasonalWindowAverage(
+            season_length=season,
+            window_size=seasons,
+            alias="SeasonalWindowAverage",
+            prediction_intervals=ConformalIntervals(h=1, n_windows=3),
+        ),
+        CrostonOptimized(prediction_intervals=ConformalIntervals(h=1, n_windows=3)),
+        # Weekly series: a yearly pattern under a trend (STL decomposition, ETS on the trend).
+        *([MSTL(season_length=season)] if granularity == "week" and n >= 2 * season else []),
+    ]
 
 
 def _names(models: list[Any]) -> list[str]:
@@ -178,17 +194,17 @@ def _cv(df: Any, granularity: str, windows: int) -> Any:
     from statsforecast import StatsForecast
 
     n = df.group_by("unique_id").len()["len"].min()
-    sf = StatsForecast(models=_models(granularity, n - windows), freq=FREQ[granularity], n_jobs=1)
+    sf = StatsForecast(models=_models(granularity, n - windows, n), freq=FREQ[granularity], n_jobs=1)
     return _with_combination(sf.cross_validation(df=df, h=1, n_windows=windows, step_size=1, level=[80, 95]))
 
 
 COMBO = "Combination"
-COMBO_OF = ("AutoETS", "AutoTheta", "SeasonalNaive")
+COMBO_OF = ("AutoETS", "AutoTheta", "SeasonalWindowAverage")
 
 
 def _with_combination(frame: Any) -> Any:
-    """Add the mean of AutoETS, AutoTheta and seasonal naive (point and bounds) as a candidate:
-    combinations are hard to beat on short, noisy series."""
+    """Add the mean of AutoETS, AutoTheta and the seasonal average (point and bounds) as a
+    candidate: combinations are hard to beat on short, noisy series."""
     import polars as pl
 
     if not all(c in frame.columns for c in COMBO_OF):
@@ -200,21 +216,64 @@ def _with_combination(frame: Any) -> Any:
 
 
 DEFAULT_MODEL = "AutoETS"
-SWITCH_MARGIN = 0.9  # another model must cut the error by 10% to replace the default
 
 
 def _choose(cv: Any, names: list[str]) -> dict[str, str]:
-    """Per series, AutoETS unless another model's mean absolute error over the windows is
-    clearly lower (a few windows are a noisy judge; a steady default is harder to beat)."""
+    """Per series, the model with the lowest mean absolute error over the windows (windows a
+    model could not forecast, such as a seasonal average before two seasons, are skipped);
+    AutoETS where no model has an error to compare."""
     import polars as pl
 
-    errs = cv.group_by("unique_id").agg([(pl.col(n) - pl.col("y")).abs().mean().alias(n) for n in names])
+    errs = cv.group_by("unique_id").agg([(pl.col(n) - pl.col("y")).abs().fill_nan(None).mean().alias(n) for n in names])
     out = {}
     for row in errs.iter_rows(named=True):
-        best = min(names, key=lambda n: row[n] if row[n] is not None else math.inf)
-        default = DEFAULT_MODEL if DEFAULT_MODEL in names and row.get(DEFAULT_MODEL) is not None else best
-        out[row["unique_id"]] = best if row[best] < SWITCH_MARGIN * row[default] else default
+        scored = [n for n in names if row[n] is not None]
+        out[row["unique_id"]] = min(scored, key=lambda n: row[n]) if scored else DEFAULT_MODEL
     return out
+
+
+Calibration = tuple[float, float, dict[str, float]]
+
+
+def _calibrate(cv: Any, chosen: dict[str, str], df: Any) -> Calibration:
+    """Interval widths from the cross-validation errors (split conformal, pooled): each
+    expense and income series' errors of its chosen model are divided by the series' mean
+    absolute level, and the 80% and 95% quantiles of all of them, times a series' level,
+    are its half-widths. A few windows per series are too few for quantiles of their own;
+    pooled over the series, they are enough, and the level keeps a small series' band small."""
+    import numpy as np
+    import polars as pl
+
+    levels = {
+        uid: max(float(v), 1.0)
+        for uid, v in df.group_by("unique_id").agg(pl.col("y").abs().mean()).iter_rows()
+        if not uid.startswith("account:")
+    }
+    scaled = []
+    for row in cv.iter_rows(named=True):
+        uid = row["unique_id"]
+        if uid not in levels:
+            continue
+        m = _usable(row, chosen[uid])
+        scaled.append(abs(row[m] - row["y"]) / levels[uid])
+    if not scaled:
+        return 0.0, 0.0, {}
+    q80, q95 = (float(q) for q in np.quantile(scaled, [0.8, 0.95]))
+    return q80, q95, levels
+
+
+def _calibrated_point(d: dt.date, value: float, calibration: Calibration, key: str, step: int) -> Point:
+    """A point with the calibrated band; it widens with the square root of the steps ahead."""
+    q80, q95, levels = calibration
+    h80, h95 = (q * levels[key] * math.sqrt(step) for q in (q80, q95))
+    return Point(d, value, value - h80, value + h80, value - h95, value + h95)
+
+
+def _usable(row: dict[str, Any], model: str) -> str:
+    """``model`` when it forecast this row, else AutoETS (a seasonal average cannot forecast
+    before it has its seasons of history)."""
+    v = row.get(model)
+    return model if v is not None and not math.isnan(v) else DEFAULT_MODEL
 
 
 def _schedule(series: list[Any], periods: list[dt.date], granularity: str) -> dict[tuple[str, dt.date], float]:
@@ -293,21 +352,27 @@ def compute_prediction(con: Any, horizon: int, granularity: str, global_model: A
     models = _models(granularity, n)
     names = _names(models)
     if n >= MIN_PERIODS + SELECTION_WINDOWS:
-        chosen = _choose(_cv(df, granularity, SELECTION_WINDOWS), names)
+        cv = _cv(df, granularity, SELECTION_WINDOWS)
+        chosen = _choose(cv, names)
+        calibration = _calibrate(cv, chosen, df)
     else:
         chosen = {k: "Naive" for k in meta}  # too little history: a labelled simple method
+        calibration = None
     fc = _with_combination(
         StatsForecast(models=models, freq=FREQ[granularity], n_jobs=1).forecast(df=df, h=horizon, level=[80, 95])
     )
     for uid, group in fc.group_by("unique_id"):
         key = uid[0] if isinstance(uid, tuple) else uid
-        m = chosen.get(key, "Naive")
+        m = _usable(group.row(0, named=True), chosen.get(key, DEFAULT_MODEL))
         methods[key] = m if n >= MIN_PERIODS + SELECTION_WINDOWS else f"{m} (short history: simple method)"
         pts = []
-        for row in group.sort("ds").iter_rows(named=True):
-            pts.append(
-                Point(row["ds"], row[m], row[f"{m}-lo-80"], row[f"{m}-hi-80"], row[f"{m}-lo-95"], row[f"{m}-hi-95"])
-            )
+        for step, row in enumerate(group.sort("ds").iter_rows(named=True), 1):
+            if calibration is not None and key in calibration[2]:
+                pts.append(_calibrated_point(row["ds"], row[m], calibration, key, step))
+            else:
+                pts.append(
+                    Point(row["ds"], row[m], row[f"{m}-lo-80"], row[f"{m}-hi-80"], row[f"{m}-lo-95"], row[f"{m}-hi-95"])
+                )
         fc_rows[key] = pts
     if global_model is not None and granularity == "month":
         _apply_global_model(global_model, df, fc_rows, methods)
@@ -580,7 +645,7 @@ def backtest(
             f"{granularity}s of history; the data has {n}"
         )
     cv = _cv(df, granularity, total)
-    names = _names(_models(granularity, n - total))
+    names = _names(_models(granularity, n - total, n))
     cutoffs = sorted(cv["cutoff"].unique().to_list())
     # The full series a person sees = the residual + the recurring charges. The schedule
     # predicts the recurring part from each series' own past; seasonal naive, the
@@ -592,23 +657,25 @@ def backtest(
     for i in range(SELECTION_WINDOWS, len(cutoffs)):
         past = cv.filter(pl.col("cutoff").is_in(cutoffs[:i]))  # every earlier window: a steadier choice
         chosen = _choose(past, names)
+        calibration = _calibrate(past, chosen, df.filter(pl.col("ds") <= cutoffs[i]))
         now = cv.filter(pl.col("cutoff") == cutoffs[i])
         for row in now.iter_rows(named=True):
-            uid, ds, m = row["unique_id"], row["ds"], chosen[row["unique_id"]]
+            uid, ds, m = row["unique_id"], row["ds"], _usable(row, chosen[row["unique_id"]])
             sched = predicted_rec.get((uid, ds), 0.0)
             last_season = _next(ds, granularity, -season)
             naive = resid.get((uid, last_season))
+            pt = _calibrated_point(ds, row[m], calibration, uid, 1)
             evals.append(
                 {
                     "uid": uid,
                     "ds": ds,
                     "y": row["y"] + actual_rec.get((uid, ds), 0.0),
-                    "pred": max(0.0, row[m]) + sched,
+                    "pred": max(0.0, pt.value) + sched,
                     "naive": None if naive is None else naive + actual_rec.get((uid, last_season), 0.0),
-                    "lo80": max(0.0, row[f"{m}-lo-80"]) + sched,
-                    "hi80": max(0.0, row[f"{m}-hi-80"]) + sched,
-                    "lo95": max(0.0, row[f"{m}-lo-95"]) + sched,
-                    "hi95": max(0.0, row[f"{m}-hi-95"]) + sched,
+                    "lo80": max(0.0, pt.lo80) + sched,
+                    "hi80": max(0.0, pt.hi80) + sched,
+                    "lo95": max(0.0, pt.lo95) + sched,
+                    "hi95": max(0.0, pt.hi95) + sched,
                 }
             )
     ev = pl.DataFrame(evals)

@@ -119,6 +119,11 @@ def test_demo_runs_and_leaves_nothing(cli, isolated_home: Path) -> None:
     balances = {a["name"]: a["balance"] for a in out["data"]["accounts"]}
     assert balances == {name: float(v["closing_balance"]) for name, v in truth["accounts"].items()}
     assert out["data"]["spending_last_3_months"] and out["data"]["top_merchants_last_90_days"]
+    flows = out["data"]["cash_flow_forecast"]
+    assert {f["currency"] for f in flows} == {"USD", "EUR"} and len(flows) == 6
+    assert all(f["low_80"] <= f["net"] <= f["high_80"] for f in flows)
+    rent = next(e for e in out["data"]["next_month_expenses"] if e["category"] == "Housing")
+    assert rent["of_which_scheduled"] == rent["expected"] > 0  # rent is scheduled, not guessed
     assert out["meta"]["store"] == "removed"
     assert not list(isolated_home.rglob("*.duckdb"))
 

@@ -147,7 +147,7 @@ def train_spending_predictor(
         model_type=MODEL_TYPE,
         algorithm="statsforecast_selection",
         hyperparameters={
-            "candidates": "AutoETS, AutoTheta, SeasonalNaive, Croston, Naive, Combination",
+            "candidates": "AutoETS, AutoTheta, SeasonalWindowAverage, Croston, Combination (Naive for short histories)",
             "selection": "rolling-origin CV",
         },
         metrics=stats,
