@@ -504,8 +504,12 @@ def _phi(x: float) -> float:
 
 # -- storage --------------------------------------------------------------------------
 def _state(con: Any, horizon: int, granularity: str) -> str:
+    """What stored predictions depend on: the data, the question and the serving model."""
+    from finanalytics_cli.engine.models.registry import serving
+
     row = con.execute("SELECT count(*), max(tx_id), count(category) FROM transactions").fetchone()
-    return hashlib.sha256(json.dumps([row, horizon, granularity], default=str).encode()).hexdigest()[:32]
+    model = serving(con, MODEL_TYPE).production
+    return hashlib.sha256(json.dumps([row, horizon, granularity, model], default=str).encode()).hexdigest()[:32]
 
 
 def _store(store: Any, p: Prediction, state: str) -> None:

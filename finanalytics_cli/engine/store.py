@@ -125,6 +125,7 @@ class Store:
         self.keys = keys
         self._lock = lock
         self.readonly = readonly
+        self._tx_depth = 0  # nesting of transaction(): inner ones join the outer
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -229,13 +230,24 @@ class Store:
     # -- helpers ---------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
-        """One database transaction: all of it lands, or none of it."""
+        """One database transaction: all of it lands, or none of it. Inside another, it
+        joins the outer one (which decides)."""
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield self.con
+            finally:
+                self._tx_depth -= 1
+            return
         self.con.execute("BEGIN TRANSACTION")
+        self._tx_depth = 1
         try:
             yield self.con
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        finally:
+            self._tx_depth = 0
         self.con.execute("COMMIT")
 
     def encryption_info(self) -> dict[str, Any]:

@@ -91,8 +91,10 @@ def test_the_deployed_challenger_serves(categorized_store: Any) -> None:
         "SELECT model_id FROM ml_models WHERE algorithm = 'lightgbm_global'"
     ).fetchone()[0]
     assert result.metrics["lightgbm_challenger"]["pooled_ratio_to_seasonal_naive"] > 0
+    assert predict(categorized_store).served_from_store  # training stored the default forecast
     deploy(categorized_store.con, lgb_id, "production")
-    p = predict(categorized_store, horizon=2, use_stored=False)
+    p = predict(categorized_store, horizon=2)
+    assert not p.served_from_store  # another model serves: the stored forecast is stale
     methods = {s.method for s in p.expense}
     assert "lightgbm_global" in methods
     for s in p.expense:

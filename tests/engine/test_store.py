@@ -325,3 +325,18 @@ def test_refuses_to_write_without_the_secure_crypto_module(store_paths: Any, mon
         Store.create(store_paths)
     assert not store_paths.db_path.exists()
     assert not store_paths.key_path.exists()
+
+
+def test_nested_transactions_join_the_outer_one(store: Any) -> None:
+    con = store.con
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            con.execute("INSERT INTO app_state (key, value) VALUES ('outer', '1')")
+            with store.transaction():
+                con.execute("INSERT INTO app_state (key, value) VALUES ('inner', '1')")
+            raise RuntimeError("the outer work fails after the inner one finished")
+    assert con.execute("SELECT count(*) FROM app_state WHERE key IN ('outer', 'inner')").fetchone()[0] == 0
+    with store.transaction():
+        with store.transaction():
+            con.execute("INSERT INTO app_state (key, value) VALUES ('inner', '1')")
+    assert con.execute("SELECT count(*) FROM app_state WHERE key = 'inner'").fetchone()[0] == 1

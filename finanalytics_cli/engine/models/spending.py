@@ -118,7 +118,7 @@ def train_spending_predictor(
     experiment: str | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
-    from finanalytics_cli.engine.forecast import BACKTEST_WINDOWS, backtest, residual_history
+    from finanalytics_cli.engine.forecast import BACKTEST_WINDOWS, backtest, predict, residual_history
     from finanalytics_cli.engine.models.registry import deploy, record_run, register_model, serving
     from finanalytics_cli.engine.recurring import detect_recurring
 
@@ -173,6 +173,9 @@ def train_spending_predictor(
     )
     if serving(con, MODEL_TYPE).production is None:
         deploy(con, best, "production")
+    # Forecast now and store it, so `predict` serves the default question at once.
+    stage("forecast")
+    predict(store, use_stored=False)
     duration = time.perf_counter() - started
     metrics = {
         "statsforecast": stats,
