@@ -194,7 +194,7 @@ def root(
 
 
 def _register() -> None:
-    from finanalytics_cli.commands import accounts, analytics, categorize, demo, imports, key, models, store
+    from finanalytics_cli.commands import accounts, analytics, categorize, demo, imports, key, models, planning, store
 
     store.register(app)
     demo.register(app)
@@ -202,6 +202,7 @@ def _register() -> None:
     accounts.register(app)
     categorize.register(app)
     analytics.register(app)
+    planning.register(app)
     app.add_typer(models.app, name="models")
     app.add_typer(key.app, name="key")
 

@@ -26,7 +26,7 @@ def train(
 
     Example: finanalytics models train category_classifier --param C=10 --experiment tuning
     """
-    from finanalytics_cli.engine.models import anomaly, category, spending
+    from finanalytics_cli.engine.models import anomaly, category, planning, risk, spending
     from finanalytics_cli.engine.models.monitor import monitor
     from finanalytics_cli.engine.models.registry import check_model_type, deploy
 
@@ -35,6 +35,9 @@ def train(
         "category_classifier": (category.parse_params, category.train_category_classifier),
         "anomaly_detector": (anomaly.parse_params, anomaly.train_anomaly_detector),
         "spending_predictor": (spending.parse_params, spending.train_spending_predictor),
+        "risk_scorer": (risk.parse_params, risk.train_risk_scorer),
+        "goal_recommender": (planning.parse_goal_params, planning.train_goal_recommender),
+        "budget_optimizer": (planning.parse_budget_params, planning.train_budget_optimizer),
     }
     parse_params, trainer = trainers[model_type]
     params = parse_params(param)

@@ -58,7 +58,8 @@ def _state(con: Any) -> str:
         """
         SELECT (SELECT count(*) FROM transactions), (SELECT max(tx_id) FROM transactions),
                (SELECT max(labeled_at) FROM transactions), (SELECT count(*) FROM deployments),
-               (SELECT count(*) FROM budgets), (SELECT count(*) FROM goals),
+               (SELECT count(*) FROM budgets), (SELECT max(accepted_at) FROM budgets),
+               (SELECT count(*) FROM goals), (SELECT max(goal_id) FROM goals),
                (SELECT count(*) FROM transactions WHERE category IS NOT NULL)
         """
     ).fetchone()
@@ -269,7 +270,7 @@ def generate_insights(store: Any) -> list[Insight]:
     out += _recurring_insights(recurring)
     out += _risk_insights(con, profile)
     out += _budget_insights(con)
-    out += _goal_insights(con, profile)
+    out += _goal_insights(store)
     return out
 
 
@@ -603,80 +604,84 @@ def _risk_insights(con: Any, profile: dict[str, Any]) -> list[Insight]:
 
 
 def _budget_insights(con: Any) -> list[Insight]:
-    rows = con.execute(
-        """
-        WITH b AS (SELECT category, amount, currency FROM budgets
-                   WHERE valid_from <= current_date AND (valid_to IS NULL OR valid_to >= current_date)),
-        last AS (SELECT date_trunc('month', max(posted_date)) AS m FROM transactions)
-        SELECT b.category, b.amount, b.currency,
-               coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0) AS spent
-        FROM b LEFT JOIN transactions t ON split_part(coalesce(t.category, ''), '/', 1) = b.category
-             AND t.currency = b.currency AND date_trunc('month', t.posted_date) = (SELECT m FROM last)
-        GROUP BY ALL
-        """
-    ).fetchall()
+    """Budget versus actual for the latest data month: categories over their budget, or
+    spending faster than the month allows."""
+    from finanalytics_cli.engine.budget import budget_vs_actual
+
+    try:
+        report = budget_vs_actual(con)
+    except InvalidInput:
+        return []  # no accepted budget
     out = []
-    for cat, budget, cur, spent in rows:
-        if spent > budget:
-            over = float(spent - budget)
-            out.append(
-                Insight(
-                    "budget_optimization",
-                    f"{cat} is over budget",
-                    f"{spent:,.2f} {cur} spent against a budget of {budget:,.2f} this month.",
-                    _impact(over, None),
-                    0.9,
-                    True,
-                    [
-                        Recommendation(
-                            "reduce_spending",
-                            f"Hold {cat.lower()} spending until next month",
-                            round(over, 2),
-                            "medium",
-                            "this month",
-                        )
-                    ],
-                    {"facts": [cat, round(float(spent), -1)]},
-                    f"category:{cat}",
-                    cur,
-                    float(budget),
-                )
+    for line in report["lines"]:
+        if line["status"] == "on track":
+            continue
+        cat, cur, budget, spent = line["category"], line["currency"], line["budget"], line["spent"]
+        over = spent - budget
+        if line["status"] == "over":
+            title = f"{cat} is over budget"
+            text = f"{spent:,.2f} {cur} spent against a budget of {budget:,.2f} in {report['month']:%B %Y}."
+            rec = f"Hold {cat.lower()} spending until next month"
+        else:
+            pace = budget * report["days_elapsed"] / report["days_in_month"]
+            over = spent - pace
+            title = f"{cat} is ahead of its budget's pace"
+            text = (
+                f"{spent:,.2f} {cur} of {budget:,.2f} spent after {report['days_elapsed']} of "
+                f"{report['days_in_month']} days ({line['used_pct']:.0f}% of the budget)."
             )
+            rec = f"Slow {cat.lower()} spending to stay within {budget:,.2f}"
+        out.append(
+            Insight(
+                "budget_optimization",
+                title,
+                text,
+                _impact(over, None),
+                0.9,
+                True,
+                [Recommendation("reduce_spending", rec, round(over, 2), "medium", "this month")],
+                {"facts": [cat, line["status"], str(report["month"])]},
+                f"category:{cat}",
+                cur,
+                budget,
+            )
+        )
     return out
 
 
-def _goal_insights(con: Any, profile: dict[str, Any]) -> list[Insight]:
-    rows = con.execute("SELECT name, target_amount, currency, target_date FROM goals").fetchall()
+def _goal_insights(store: Any) -> list[Insight]:
+    """Each goal's probability of being reached in time, with the change that fixes it."""
+    from finanalytics_cli.engine.goals import fix_sentence, goal_progress
+
+    if not store.con.execute("SELECT count(*) FROM goals").fetchone()[0]:
+        return []
     out = []
-    today = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0] or dt.date.today()
-    saving = (profile["monthly_income"] or 0) - (profile["monthly_expenses"] or 0)
-    for name, target, cur, date in rows:
-        months = max(1, (date.year - today.year) * 12 + date.month - today.month)
-        needed = float(target) / months
-        on_track = saving >= needed
+    for p in goal_progress(store):
+        on_track = p.probability >= 0.8
+        recs = []
+        if p.fix:
+            recs.append(
+                Recommendation(
+                    "increase_saving",
+                    fix_sentence(p),
+                    p.fix["extra_per_month"],
+                    "hard" if p.fix["extra_per_month"] > p.required_monthly else "medium",
+                    f"until {p.target_date}",
+                )
+            )
         out.append(
             Insight(
                 "goal_progress",
-                f"Goal '{name}': {'on track' if on_track else 'behind'}",
-                f"{needed:,.2f} {cur} a month is needed to reach {target:,.2f} by {date}; you save about "
-                f"{saving:,.2f} a month.",
-                "medium" if on_track else "high",
-                0.7,
+                f"Goal '{p.name}': {p.probability:.0%} likely by {p.target_date}",
+                f"{p.funded:,.2f} of {p.target:,.2f} {p.currency} funded; {p.required_monthly:,.2f} a month is "
+                f"needed for the remaining {p.months_left} months.",
+                "low" if on_track else "medium" if p.probability >= 0.5 else "high",
+                0.8,
                 not on_track,
-                []
-                if on_track
-                else [
-                    Recommendation(
-                        "increase_saving",
-                        f"Save {needed - saving:,.2f} {cur} more a month",
-                        round(needed - saving, 2),
-                        "hard",
-                        f"until {date}",
-                    )
-                ],
-                {"facts": [name, on_track]},
-                f"goal:{name}",
-                cur,
+                recs,
+                {"facts": [p.name, round(p.probability, 1)], "probability": p.probability},
+                f"goal:{p.name}",
+                p.currency,
             )
         )
     return out

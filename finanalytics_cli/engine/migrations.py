@@ -287,11 +287,20 @@ def m004_insights(con: Any) -> None:
     )
 
 
+def m005_planning(con: Any) -> None:
+    """Goals remember what was saved outside a linked account; accepted budgets are grouped;
+    cards keep their credit limit."""
+    con.execute(f"ALTER TABLE goals ADD COLUMN saved_amount {MONEY} DEFAULT 0")
+    con.execute("ALTER TABLE budgets ADD COLUMN budget_set VARCHAR")
+    con.execute(f"ALTER TABLE accounts ADD COLUMN credit_limit {MONEY}")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_import_tracking", m002_import_tracking),
     ("m003_models", m003_models),
     ("m004_insights", m004_insights),
+    ("m005_planning", m005_planning),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

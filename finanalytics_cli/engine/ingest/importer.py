@@ -401,6 +401,11 @@ def _load_ofx(
                     "VALUES (?, ?, ?, ?, 'ofx', ?)",
                     [account_id, as_of, st.ledger_balance, st.currency, import_id],
                 )
+        if st.kind == "creditcard" and st.available_balance is not None and st.ledger_balance is not None:
+            # Available credit plus what is owed is the card's limit.
+            limit = st.available_balance + max(-st.ledger_balance, 0)
+            if limit > 0:
+                con.execute("UPDATE accounts SET credit_limit = ? WHERE account_id = ?", [limit, account_id])
         result.checks["statements"].append(
             {
                 "account": name,

@@ -173,6 +173,7 @@ class OfxStatement:
     ledger_date: dt.date | None
     transactions: list[dict[str, Any]]
     rejected: list[tuple[int, str, str]]
+    available_balance: Decimal | None = None  # a card's available credit (AVAILBAL)
 
 
 def _status_error(ofx: Node, name: str) -> None:
@@ -233,6 +234,7 @@ def read_statements(text: str, name: str) -> list[OfxStatement]:
             if kind == "investment" and not txs:
                 continue  # positions and trades only: no cash transactions to import
             ledger = st.find("LEDGERBAL")
+            avail = st.find("AVAILBAL")
             statements.append(
                 OfxStatement(
                     kind=kind,
@@ -245,6 +247,7 @@ def read_statements(text: str, name: str) -> list[OfxStatement]:
                     ledger_date=parse_ofx_date(ledger.value("DTASOF")) if ledger else None,
                     transactions=txs,
                     rejected=rejected,
+                    available_balance=parse_ofx_amount(avail.value("BALAMT")) if avail else None,
                 )
             )
     if not statements:

@@ -16,7 +16,14 @@ from typing import Any
 
 from finanalytics_cli.engine.errors import InvalidInput, ModelUnavailable
 
-MODEL_TYPES = ("category_classifier", "anomaly_detector", "spending_predictor")
+MODEL_TYPES = (
+    "category_classifier",
+    "anomaly_detector",
+    "spending_predictor",
+    "budget_optimizer",
+    "risk_scorer",
+    "goal_recommender",
+)
 ENVIRONMENTS = ("staging", "production")
 STRATEGIES = ("immediate", "canary", "shadow")
 
