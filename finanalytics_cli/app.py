@@ -18,6 +18,8 @@ _GLOBAL_VALUED = ("--format", "--profile", "--db", "--wait")
 _GLOBAL_FLAGS = ("--json", "--quiet", "--no-color")
 # `import --format auto|csv|ofx|qfx` names the input's format: left to `import`.
 _IMPORT_INPUT_FORMATS = ("auto", "csv", "ofx", "qfx")
+# `data export --format parquet|csv|json` names the files' format: left to `data export`.
+_EXPORT_FORMATS = ("parquet", "csv", "json")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -25,6 +27,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
     front: list[str] = []
     rest: list[str] = []
     seen_command: str | None = None
+    words: list[str] = []  # the command words seen so far, e.g. ["data", "export"]
     i = 0
     while i < len(args):
         arg = args[i]
@@ -35,7 +38,10 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if name in _GLOBAL_VALUED:
             value = inline if eq else (args[i + 1] if i + 1 < len(args) else None)
             taken = 1 if eq else 2
-            if name == "--format" and seen_command == "import" and value in _IMPORT_INPUT_FORMATS:
+            if name == "--format" and (
+                (seen_command == "import" and value in _IMPORT_INPUT_FORMATS)
+                or (words[:2] == ["data", "export"] and value in _EXPORT_FORMATS)
+            ):
                 rest.extend(args[i : i + taken])
             else:
                 front.extend(args[i : i + taken])
@@ -46,6 +52,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
         else:
             if seen_command is None and not arg.startswith("-") and (not front or front[-1] not in _GLOBAL_VALUED):
                 seen_command = arg
+            if not arg.startswith("-") and len(words) < 2 and (not rest or not rest[-1].startswith("-")):
+                words.append(arg)
             rest.append(arg)
         i += 1
     return front + rest
@@ -194,7 +202,18 @@ def root(
 
 
 def _register() -> None:
-    from finanalytics_cli.commands import accounts, analytics, categorize, demo, imports, key, models, planning, store
+    from finanalytics_cli.commands import (
+        accounts,
+        analytics,
+        categorize,
+        demo,
+        imports,
+        key,
+        models,
+        planning,
+        privacy,
+        store,
+    )
 
     store.register(app)
     demo.register(app)
@@ -203,6 +222,7 @@ def _register() -> None:
     categorize.register(app)
     analytics.register(app)
     planning.register(app)
+    privacy.register(app)
     app.add_typer(models.app, name="models")
     app.add_typer(key.app, name="key")
 

@@ -64,5 +64,17 @@ def open_store(*, readonly: bool = False, create: bool = False) -> Store:
     if create and not p.db_path.exists() and not p.key_path.exists():
         store = Store.create(p, passphrase_provider=interactive_passphrase)
         message(f"Created a new encrypted store at {p.db_path}.")
-        return store
-    return Store.open(p, readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)
+    else:
+        store = Store.open(p, readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)
+    store.audit_action = f"command:{command_path()}"
+    return store
+
+
+def command_path() -> str:
+    """The running command without the program name, e.g. "goals add" (for the audit log)."""
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return "unknown"
+    return " ".join(ctx.command_path.split()[1:]) or ctx.command_path

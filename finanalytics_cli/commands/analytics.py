@@ -26,11 +26,30 @@ def spending(
     date_from: str = typer.Option(None, "--from", help="From this date (YYYY-MM-DD)."),
     date_to: str = typer.Option(None, "--to", help="To this date (YYYY-MM-DD)."),
     chart: bool = typer.Option(False, "--chart", help="Draw the totals per category as bars."),
+    dp: bool = typer.Option(False, "--dp", help="Release noisy counts, sums and means (differential privacy)."),
+    epsilon: str = typer.Option("1.0", "--epsilon", help="With --dp: the epsilon this release spends."),
+    bound: float = typer.Option(None, "--bound", help="With --dp: clamp each transaction to this amount."),
 ) -> None:
     """Spending per category and period: totals, shares, changes, trends, seasonality, next period.
 
+    With --dp, only counts, sums and means per period and category are released, through
+    OpenDP, and the epsilon is charged to the privacy budget (`privacy status`).
+
     Example: finanalytics spending --period quarter --categories Dining,Groceries --chart
     """
+    if dp:
+        from finanalytics_cli.commands.privacy import _dp_spending_release
+
+        data, meta = _dp_spending_release("spending", epsilon, bound, period, date_from, date_to)
+        if categories:
+            wanted = {c.strip().lower() for c in categories.split(",")}
+            data["cells"] = [c for c in data["cells"] if c["category"].lower() in wanted]
+        emit(
+            Result(
+                "spending", data, meta=meta, title=f"Spending per {period} (differentially private)", rows_key="cells"
+            )
+        )
+        return
     from finanalytics_cli.engine.spending import analyze_spending
 
     cats = [c for c in categories.split(",") if c.strip()] if categories else None

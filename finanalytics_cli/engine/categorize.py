@@ -198,6 +198,9 @@ def _record_predictions(
         )
     finally:
         con.unregister("fa_predictions")
+    from finanalytics_cli.privacy.audit import log_event
+
+    log_event(con, "prediction_batch", {"model_type": MODEL_TYPE, "predictions": len(tx_ids)})
 
 
 def review(con: Any, limit: int = 50, below: float = 0.65) -> list[dict[str, Any]]:

@@ -559,6 +559,9 @@ def _store(store: Any, p: Prediction, state: str) -> None:
                 for mid, kind, key, pt, extra in rows
             ],
         )
+        from finanalytics_cli.privacy.audit import log_event
+
+        log_event(con, "prediction_batch", {"model_type": MODEL_TYPE, "predictions": len(rows)})
         con.execute(
             "INSERT OR REPLACE INTO app_state (key, value) VALUES (?, ?)",
             [

@@ -116,6 +116,27 @@ def _locked() -> StoreLocked:
     )
 
 
+def _enforce_retention(con: Any) -> None:
+    """The retention period holds on every write: older transactions go at once."""
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import enforce_retention
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        counts = enforce_retention(con)
+        if counts:
+            append(con, "retention_purge", {"deleted": counts["transactions"]})
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def audit_spool_path(paths: Paths) -> Path:
+    """Where read-only commands leave their audit entries for the next writer."""
+    return paths.db_path.with_name(paths.db_path.name + ".audit-spool")
+
+
 class Store:
     """An open, unlocked, migrated store. Use as a context manager."""
 
@@ -126,6 +147,8 @@ class Store:
         self._lock = lock
         self.readonly = readonly
         self._tx_depth = 0  # nesting of transaction(): inner ones join the outer
+        self.audit_action: str | None = None  # set by the CLI: the command, logged when the store closes
+        self._audit_outcome = "ok"
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -169,6 +192,10 @@ class Store:
                     return cls.open(paths, readonly=True, wait=wait, keys=keys)
             else:
                 migrate(con)
+                from finanalytics_cli.privacy.audit import fold_spool
+
+                fold_spool(con, audit_spool_path(paths))
+                _enforce_retention(con)
             return store
         except BaseException:
             lock.release()
@@ -215,6 +242,19 @@ class Store:
         return cls.open(paths, keys=keys)
 
     def close(self) -> None:
+        if self.con is not None and self.audit_action:
+            from finanalytics_cli.privacy import audit
+
+            action, self.audit_action = self.audit_action, None
+            details = {"exit": self._audit_outcome, "readonly": self.readonly}
+            if self.readonly:
+                for event, event_details in audit.take_pending():
+                    audit.spool(audit_spool_path(self.paths), event, event_details)
+                audit.spool(audit_spool_path(self.paths), action, details)
+            else:
+                if self._audit_outcome == "ok":
+                    _enforce_retention(self.con)  # what this command wrote obeys the period too
+                audit.append(self.con, action, details)
         if self.con is not None:
             with contextlib.suppress(Exception):
                 self.con.close()
@@ -225,6 +265,8 @@ class Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if exc and exc[0] is not None:
+            self._audit_outcome = "error"
         self.close()
 
     # -- helpers ---------------------------------------------------------------------

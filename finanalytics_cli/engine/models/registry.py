@@ -121,11 +121,15 @@ def load_model(con: Any, data_key: bytes, model_id: int) -> Any:
             f"model {model_id}'s artifact failed authentication and was not loaded", fallback_strategy="keyword rules"
         )
     try:
-        return joblib.load(io.BytesIO(blob))
+        model = joblib.load(io.BytesIO(blob))
     except Exception as exc:  # noqa: BLE001 - a damaged or incompatible artifact: fall back
         raise ModelUnavailable(
             f"model {model_id}'s artifact could not be loaded ({type(exc).__name__})", fallback_strategy="keyword rules"
         ) from None
+    from finanalytics_cli.privacy.audit import log_event
+
+    log_event(con, "model_load", {"model_id": model_id, "model_type": row[2]})
+    return model
 
 
 def resign_artifacts(con: Any, old_key: bytes, new_key: bytes) -> int:

@@ -1,0 +1,225 @@
+"""`privacy budget set | status`, `audit log | verify`, `data retention set | purge | forget | export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from finanalytics_cli.commands._common import open_store, parse_date, paths
+from finanalytics_cli.output import Result, emit, message
+
+privacy_app = typer.Typer(help="Differential privacy: the budget and its ledger.", no_args_is_help=True)
+budget_app = typer.Typer(help="The privacy budget (epsilon) DP releases spend.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log of what was done to the store.", no_args_is_help=True)
+data_app = typer.Typer(help="Your data: retention, purging, forgetting and exporting.", no_args_is_help=True)
+retention_app = typer.Typer(help="How long transactions are kept.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    privacy_app.add_typer(budget_app, name="budget")
+    data_app.add_typer(retention_app, name="retention")
+    app.add_typer(privacy_app, name="privacy")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(data_app, name="data")
+
+
+@budget_app.command("set")
+def budget_set(
+    total: str = typer.Argument(..., metavar="TOTAL", help="Total epsilon, e.g. 5."),
+    per: str = typer.Option("month", "--per", help="month, year or lifetime."),
+) -> None:
+    """Set the privacy budget: the epsilon all DP releases together may spend per month, year or ever.
+
+    Example: finanalytics privacy budget set 5 --per month
+    """
+    from finanalytics_cli.privacy.dp import budget_status, parse_budget, set_budget
+
+    value = parse_budget(total)
+    with open_store() as store, store.transaction():
+        set_budget(store.con, value, None if per == "lifetime" else per)
+        status = budget_status(store.con)
+    message(f"Privacy budget: epsilon {status['total_epsilon']:g} per {status['per']}.")
+    emit(Result("privacy budget set", status))
+
+
+@privacy_app.command("status")
+def privacy_status(limit: int = typer.Option(20, "--limit", help="How many ledger entries to show.")) -> None:
+    """The privacy budget, what is spent and left, and the ledger of DP releases.
+
+    Example: finanalytics privacy status --json
+    """
+    from finanalytics_cli.privacy.dp import budget_status, ledger
+
+    with open_store(readonly=True) as store:
+        data = {**budget_status(store.con), "ledger": ledger(store.con, limit)}
+    emit(Result("privacy status", data, title="Privacy budget", rows_key="ledger"))
+
+
+@audit_app.command("log")
+def audit_log(
+    limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
+    action: str = typer.Option(None, "--action", help="Only actions starting with this, e.g. command or dp_release."),
+) -> None:
+    """The audit log: commands, model loads, prediction batches, DP releases, exports (no amounts or payees).
+
+    Example: finanalytics audit log --limit 20
+    """
+    from finanalytics_cli.privacy.audit import entries
+
+    with open_store(readonly=True) as store:
+        rows = entries(store.con, limit, action)
+    emit(Result("audit log", {"entries": rows}, title="Audit log", rows_key="entries"))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain: an edited, removed or reordered entry fails (exit 13).
+
+    Example: finanalytics audit verify
+    """
+    from finanalytics_cli.engine.errors import StoreCorrupt
+    from finanalytics_cli.privacy.audit import verify
+
+    with open_store(readonly=True) as store:
+        result = verify(store.con)
+    if not result["ok"]:
+        raise StoreCorrupt(f"the audit log does not verify: {result['reason']}")
+    message(f"The audit log verifies: {result['entries']} entries.")
+    emit(Result("audit verify", result))
+
+
+@retention_app.command("set")
+def retention_set(period: str = typer.Argument(..., help="e.g. 7y, 18m or 400d.")) -> None:
+    """Keep transactions for this long; older ones are deleted now and on every later write.
+
+    Example: finanalytics data retention set 7y
+    """
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import enforce_retention, retention_status, set_retention
+
+    with open_store() as store, store.transaction():
+        set_retention(store.con, period)
+        counts = enforce_retention(store.con) or {"transactions": 0}
+        append(store.con, "retention_set", {"retention": period, "deleted": counts["transactions"]})
+        status = retention_status(store.con)
+    message(f"Keeping transactions from {status['keeps_from']} on; {counts['transactions']} older ones deleted.")
+    emit(Result("data retention set", {**status, "deleted": counts}))
+
+
+@data_app.command("purge")
+def data_purge(before: str = typer.Option(..., "--before", help="Delete transactions before this date.")) -> None:
+    """Delete every transaction before a date, with its features and predictions.
+
+    Example: finanalytics data purge --before 2020-01-01
+    """
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import purge_before
+
+    date = parse_date(before, "--before")
+    with open_store() as store, store.transaction():
+        counts = purge_before(store.con, date)
+        append(store.con, "purge", {"before": str(date), "deleted": counts["transactions"]})
+    message(f"Deleted {counts['transactions']} transactions before {date}.")
+    emit(Result("data purge", {"before": date, "deleted": counts}))
+
+
+@data_app.command("forget")
+def data_forget(yes: bool = typer.Option(False, "--yes", help="Really destroy the key and the store.")) -> None:
+    """Destroy the store's key and the store (crypto-shredding), and show it can no longer be opened.
+
+    Example: finanalytics data forget --yes
+    """
+    from finanalytics_cli.engine.errors import InvalidInput
+    from finanalytics_cli.privacy.retention import forget
+
+    if not yes:
+        raise InvalidInput("this destroys the key and every transaction for good; add --yes to go ahead")
+    result = forget(paths())
+    message("The key is destroyed and the store removed: " + result["open_attempt_after"])
+    emit(Result("data forget", result))
+
+
+@data_app.command("export")
+def data_export(
+    out: Path = typer.Option(..., "--out", help="A new directory for the files."),
+    fmt: str = typer.Option("parquet", "--format", help="The files' format: parquet, csv or json."),
+    dp: bool = typer.Option(False, "--dp", help="Export a differentially private release of spending instead."),
+    epsilon: str = typer.Option("1.0", "--epsilon", help="With --dp: the epsilon this export spends."),
+    bound: float = typer.Option(None, "--bound", help="With --dp: clamp each transaction to this amount."),
+) -> None:
+    """Export all of your data (one file per table), or with --dp a DP release of it.
+
+    Example: finanalytics data export --out ~/finance-export --format csv
+    """
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import export_data
+
+    if dp:
+        data, meta = _dp_spending_release("data export", epsilon, bound, "month", None, None, out=out, fmt=fmt)
+        emit(Result("data export", data, meta=meta))
+        return
+    with open_store() as store:
+        result = export_data(store.con, out, fmt)
+        with store.transaction():
+            append(store.con, "export", {"format": fmt, "tables": list(result["tables"])})
+    message(f"Exported {len(result['tables'])} tables to {out}.")
+    emit(Result("data export", result, meta={"dp": None}))
+
+
+def _dp_spending_release(
+    query: str,
+    epsilon_text: str,
+    bound: float | None,
+    period: str,
+    date_from: str | None,
+    date_to: str | None,
+    out: Path | None = None,
+    fmt: str = "parquet",
+) -> tuple[dict, dict]:
+    """Check the budget, release through OpenDP, record ledger + audit in one transaction,
+    and only then hand the release back (nothing is shown when anything fails)."""
+    import datetime as dt
+
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.dp import budget_status, check_budget, dp_spending, parse_epsilon, record_release
+    from finanalytics_cli.privacy.retention import write_dp_export
+
+    eps = parse_epsilon(epsilon_text)
+    with open_store() as store:
+        con = store.con
+        with store.transaction():
+            check_budget(con, eps)
+            last = con.execute("SELECT max(posted_date), min(posted_date) FROM transactions").fetchone()
+            if last[0] is None:
+                from finanalytics_cli.engine.errors import InsufficientData
+
+                raise InsufficientData("the store holds no transactions yet")
+            until = parse_date(date_to, "--to") or last[0]
+            since = parse_date(date_from, "--from") or max(last[1], until - dt.timedelta(days=365))
+            release = dp_spending(con, period, since, until, eps, bound)
+            record_release(
+                con,
+                f"{query}: spending per {period} and category, {since}..{until}",
+                release.mechanism,
+                eps,
+                0.0,
+                release.bounds,
+            )
+            append(con, "dp_release", {"command": query, "epsilon": eps, "mechanism": "laplace"})
+            written = write_dp_export(release.rows, out, fmt) if out is not None else None
+            status = budget_status(con)
+    meta = {
+        "dp": {
+            "epsilon_spent": eps,
+            "delta": 0.0,
+            "mechanism": release.mechanism,
+            "bounds": release.bounds,
+            "unit": "one transaction",
+            "budget_spent": status["epsilon_spent"],
+            "budget_remaining": status["epsilon_remaining"],
+            "budget_per": status["per"],
+        }
+    }
+    data = written or {"from": since, "to": until, "period": period, "cells": release.rows}
+    return data, meta
