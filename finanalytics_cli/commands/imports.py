@@ -61,6 +61,9 @@ def import_command(
         "--category-column",
         help="A CSV column with your own categories: imported as labels (the model learns from them).",
     ),
+    drop_memos: bool = typer.Option(
+        False, "--drop-memos", help="Data minimisation: store no memo (nor the raw line that holds it)."
+    ),
 ) -> None:
     if paths_ and paths_[0] == "list":
         if len(paths_) > 1:
@@ -82,6 +85,7 @@ def import_command(
         strict=strict,
         maps_dir=paths().maps_dir,
         category_column=category_column,
+        drop_memos=drop_memos,
     )
     with open_store(create=True) as store, progress("Importing", total=len(sources)) as advance:
         results = import_sources(store, sources, options, on_file=lambda r: advance(1))

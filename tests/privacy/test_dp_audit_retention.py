@@ -216,3 +216,25 @@ def test_forget_destroys_the_key_and_the_store(cli, sample_store: Any, store_pat
     r = cli("accounts", "--json")
     assert r.exit_code != 0 and "Checking" not in r.stdout
     assert b"Oakwood" not in db_bytes and b"OAKWOOD" not in db_bytes  # it was encrypted all along
+
+
+def test_account_numbers_masked_and_memos_dropped(cli, store: Any, tmp_path: Path) -> None:
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+
+    ofx = (
+        "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>USD"
+        "<BANKACCTFROM><BANKID>121000248<ACCTID>9876543210<ACCTTYPE>CHECKING</BANKACCTFROM><BANKTRANLIST>"
+        "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20250610<TRNAMT>-12.00<FITID>a1<NAME>CAFE<MEMO>card 9876543210 ref</STMTTRN>"
+        "</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n"
+    )
+    [first] = import_sources(store, [Source("a.ofx", ofx.encode())], ImportOptions())
+    [again] = import_sources(store, [Source("a.ofx", ofx.replace("a1", "a2").encode())], ImportOptions())
+    assert first.accounts == again.accounts and first.accounts[0].endswith("3210")  # recognised, not duplicated
+    ext = store.con.execute("SELECT external_id FROM accounts").fetchall()
+    assert len(ext) == 1 and ext[0][0].endswith("****3210") and "9876543210" not in ext[0][0]
+    csv = "Date,Description,Memo,Amount\n2025-06-01,SHOP,secret note about my health,-5.00\n"
+    import_sources(store, [Source("b.csv", csv.encode())], ImportOptions(account="Checking", drop_memos=True))
+    memo, raw = store.con.execute("SELECT memo, raw_row FROM transactions WHERE payee_raw = 'SHOP'").fetchone()
+    assert memo is None and raw is None
+    dump = json.dumps(store.con.execute("SELECT * FROM transactions").fetchall(), default=str)
+    assert "secret note" not in dump

@@ -43,6 +43,7 @@ class ImportOptions:
     strict: bool = False
     maps_dir: Path | None = None
     category_column: str | None = None  # a CSV column holding the user's own categories
+    drop_memos: bool = False  # data minimisation: keep no memo (nor the raw line holding it)
 
 
 @dataclass
@@ -172,6 +173,19 @@ def import_sources(
     return results
 
 
+def mask_account_id(account_id: str | None, data_key: bytes) -> str | None:
+    """An account number as stored: a keyed hash (so the same account is recognised on the
+    next import) and the last four digits (so people can tell accounts apart)."""
+    if not account_id:
+        return account_id
+    if account_id.startswith("acct:"):
+        return account_id
+    import hmac as _hmac
+
+    tag = _hmac.new(data_key, b"account-id:" + account_id.strip().encode(), hashlib.sha256).hexdigest()[:16]
+    return f"acct:{tag}:****{account_id.strip()[-4:]}"
+
+
 def _check_options(options: ImportOptions) -> None:
     if options.format not in FORMATS:
         raise InvalidInput(f"unknown import format {options.format!r}; use one of {', '.join(FORMATS)}")
@@ -211,6 +225,8 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
     if fmt == "ofx":
         text, encoding = decode_export(src.data, src.name, declared_encoding(src.data))
         statements = read_statements(text, src.name)
+        for st in statements:  # data minimisation: never store a full account number
+            st.account_id = mask_account_id(st.account_id, store.keys.active)
         parsed = None
     else:
         account = _csv_account(store, options)
@@ -235,6 +251,8 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
             _load_csv(con, parsed, account, import_id, result)
         else:
             _load_ofx(con, statements, options.account, import_id, result, encoding)
+        if options.drop_memos:
+            con.execute("UPDATE transactions SET memo = NULL, raw_row = NULL WHERE import_id = ?", [import_id])
         if options.strict and result.rejected:
             first = "; ".join(f"line {r['line_no']}: {r['reason']}" for r in result.rejected_rows[:3])
             raise InvalidInput(
