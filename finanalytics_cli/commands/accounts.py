@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_date
-from finanalytics_cli.output import Result, emit
+from finanalytics_cli.output import Result, emit, message
 
 tx_app = typer.Typer(help="List and inspect transactions.", no_args_is_help=True)
 
@@ -63,13 +63,21 @@ def tx_list(
 def tx_label(
     tx_id: int = typer.Argument(..., metavar="TX_ID"),
     category: str = typer.Argument(..., help="A category of the taxonomy, e.g. Dining or Income/Salary."),
+    confirm: bool = typer.Option(False, "--confirm", help="Keep a label that was held for review: it trains."),
 ) -> None:
     """Give a transaction your own category: it is never overwritten, and the model learns from it.
+
+    A label that contradicts both the rules and a very confident model is applied but held
+    for review (`review`) and trains nothing until you repeat it with --confirm.
 
     Example: finanalytics tx label 1234 Groceries
     """
     from finanalytics_cli.engine.categories import label_transaction
+    from finanalytics_cli.engine.categorize import label_check
 
     with open_store() as store, store.transaction():
-        data = label_transaction(store.con, tx_id, category)
+        flagged = None if confirm else label_check(store, tx_id, category)
+        data = label_transaction(store.con, tx_id, category, flagged)
+    if flagged:
+        message(f"Held for review: {flagged['reason']}; `tx label {tx_id} {category} --confirm` keeps it for training.")
     emit(Result("tx label", data))

@@ -102,18 +102,23 @@ def resolve_category(con: Any, name: str) -> str:
 
 
 # -- labels ---------------------------------------------------------------------------
-def label_transaction(con: Any, tx_id: int, category: str) -> dict[str, Any]:
-    """The user's own label: it wins over everything and is never overwritten."""
+def label_transaction(con: Any, tx_id: int, category: str, flagged: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The user's own label: it wins over everything and is never overwritten. A label
+    ``flagged`` by the poisoning check is applied but held ('user-flagged'): no model
+    trains on it until the user confirms it."""
     cat = resolve_category(con, category)
     row = con.execute("SELECT tx_id, payee_raw, category FROM transactions WHERE tx_id = ?", [tx_id]).fetchone()
     if row is None:
         raise InvalidInput(f"there is no transaction {tx_id} (see `finanalytics tx list`)")
     con.execute(
-        "UPDATE transactions SET category = ?, category_source = 'user', category_confidence = 1.0, "
+        "UPDATE transactions SET category = ?, category_source = ?, category_confidence = 1.0, "
         "category_model_id = NULL, labeled_at = current_timestamp WHERE tx_id = ?",
-        [cat, tx_id],
+        [cat, "user-flagged" if flagged else "user", tx_id],
     )
-    return {"tx_id": tx_id, "payee": row[1], "previous_category": row[2], "category": cat}
+    out = {"tx_id": tx_id, "payee": row[1], "previous_category": row[2], "category": cat}
+    if flagged:
+        out["held_for_review"] = flagged["reason"]
+    return out
 
 
 # -- user rules -----------------------------------------------------------------------
@@ -196,7 +201,7 @@ def apply_rules(con: Any) -> int:
         column = "payee_raw" if rule.field == "payee" else "memo"
         where = [
             f"regexp_matches(coalesce({column}, ''), ?, 'i')",
-            "coalesce(category_source, '') NOT IN ('user', 'transfer-match')",
+            "coalesce(category_source, '') NOT IN ('user', 'user-flagged', 'transfer-match')",
         ]
         params: list[Any] = [rule.pattern]
         if rule.amount_min is not None:

@@ -72,7 +72,7 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         else:
             result.threshold = threshold if threshold is not None else DEFAULT_THRESHOLD
         where = (
-            "coalesce(t.category_source, '') NOT IN ('user', 'transfer-match') "
+            "coalesce(t.category_source, '') NOT IN ('user', 'user-flagged', 'transfer-match') "
             "AND coalesce(t.category_source, '') NOT LIKE 'rule:%'"
         )
         if not everything:
@@ -204,13 +204,15 @@ def _record_predictions(
 
 
 def review(con: Any, limit: int = 50, below: float = 0.65) -> list[dict[str, Any]]:
-    """Transactions that need a person: uncategorised, or categorised with low confidence."""
+    """Transactions that need a person: labels flagged as possible poisoning (first),
+    uncategorised ones, and ones categorised with low confidence."""
     rows = con.execute(
         """
         SELECT t.tx_id, t.posted_date, t.amount, t.currency, t.payee_raw, a.name, t.category, t.category_confidence
         FROM transactions t JOIN accounts a USING (account_id)
-        WHERE NOT t.is_transfer AND (t.category IS NULL OR (t.category_source = 'model' AND t.category_confidence < ?))
-        ORDER BY t.category IS NOT NULL, t.posted_date DESC LIMIT ?
+        WHERE NOT t.is_transfer AND (t.category IS NULL OR t.category_source = 'user-flagged'
+              OR (t.category_source = 'model' AND t.category_confidence < ?))
+        ORDER BY t.category_source = 'user-flagged' DESC, t.category IS NOT NULL, t.posted_date DESC LIMIT ?
         """,
         [below, limit],
     ).fetchall()
@@ -240,4 +242,51 @@ def explain_transaction(store: Any, tx_id: int) -> dict[str, Any]:
         "current_source": row["category_source"],
         "model_id": route.production,
         **out,
+    }
+
+
+FLAG_CONFIDENCE = 0.95
+
+
+def label_check(store: Any, tx_id: int, category: str) -> dict[str, Any] | None:
+    """Poisoning defence: a label that contradicts both the rules (user rules or built-in
+    keyword rules) and a very confident deployed model is returned with the reason, so it
+    is held for review and trains nothing until confirmed. None when the label is fine."""
+    from finanalytics_cli.engine.categories import keyword_category, list_rules
+    from finanalytics_cli.engine.features import ensure_features, feature_frame
+    from finanalytics_cli.engine.models.registry import load_model, serving
+
+    con = store.con
+    row = con.execute("SELECT payee_raw, memo, amount FROM transactions WHERE tx_id = ?", [tx_id]).fetchone()
+    if row is None:
+        return None
+    payee, memo, amount = row
+    import re as _re
+
+    rule_cat = None
+    for rule in list_rules(con):
+        text = payee if rule.field == "payee" else memo
+        if _re.search(rule.pattern, text or "", _re.IGNORECASE) and (
+            (rule.amount_min is None or amount >= rule.amount_min)
+            and (rule.amount_max is None or amount <= rule.amount_max)
+        ):
+            rule_cat = rule.category
+            break
+    rule_cat = rule_cat or keyword_category(payee, memo)
+    top = lambda c: (c or "").split("/")[0]  # noqa: E731 - compare top-level categories
+    if rule_cat is None or top(rule_cat) == top(category):
+        return None
+    route = serving(con, MODEL_TYPE)
+    if route.production is None:
+        return None
+    ensure_features(con)
+    frame = feature_frame(con, "t.tx_id = ?", [tx_id])
+    [predicted], [confidence] = load_model(con, store.keys.active, route.production).predict(frame)
+    if confidence < FLAG_CONFIDENCE or top(predicted) == top(category):
+        return None
+    return {
+        "rule_says": rule_cat,
+        "model_says": predicted,
+        "model_confidence": round(confidence, 3),
+        "reason": f"the rules say {rule_cat} and the model is {confidence:.0%} sure of {predicted}",
     }

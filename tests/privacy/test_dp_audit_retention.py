@@ -238,3 +238,40 @@ def test_account_numbers_masked_and_memos_dropped(cli, store: Any, tmp_path: Pat
     assert memo is None and raw is None
     dump = json.dumps(store.con.execute("SELECT * FROM transactions").fetchall(), default=str)
     assert "secret note" not in dump
+
+
+def test_poisoning_defence(cli, categorized_store: Any) -> None:
+    from finanalytics_cli.engine.categorize import label_check
+    from finanalytics_cli.engine.models.category import labelled_frame, merchant_weights
+
+    con = categorized_store.con
+    # A confident model and a keyword rule agree on this transaction: a label saying otherwise is held.
+    tx = con.execute(
+        "SELECT tx_id FROM transactions WHERE category_source = 'model' AND category_confidence >= 0.97 "
+        "AND split_part(category, '/', 1) = 'Groceries' ORDER BY tx_id LIMIT 40"
+    ).fetchall()
+    flagged_tx = next(t for (t,) in tx if label_check(categorized_store, t, "Travel"))
+    assert label_check(categorized_store, flagged_tx, "Groceries") is None  # agreeing labels pass
+    categorized_store.close()
+    out = cli.json("tx", "label", str(flagged_tx), "Travel")
+    assert "the rules say" in out["data"]["held_for_review"]
+    review = cli.json("review")["data"]
+    rows = review if isinstance(review, list) else next(v for v in review.values() if isinstance(v, list))
+    assert rows[0]["id"] == flagged_tx
+    from finanalytics_cli.engine.paths import resolve_paths
+    from finanalytics_cli.engine.store import Store
+
+    with Store.open(resolve_paths()) as s:
+        assert s.con.execute("SELECT category_source FROM transactions WHERE tx_id = ?", [flagged_tx]).fetchone()[
+            0
+        ] == ("user-flagged")
+        assert flagged_tx not in labelled_frame(s.con)["tx_id"].to_list()  # it trains nothing
+    cli.json("tx", "label", str(flagged_tx), "Travel", "--confirm")
+    with Store.open(resolve_paths()) as s:
+        assert flagged_tx in labelled_frame(s.con)["tx_id"].to_list()
+    # No merchant weighs more than the cap, however many labels it has.
+    import polars as pl
+
+    frame = pl.DataFrame({"merchant": ["Spam"] * 400 + [f"M{i}" for i in range(100)], "payee_raw": ["x"] * 500})
+    w = merchant_weights(frame)
+    assert w[:400].sum() == pytest.approx(25) and w[400:].min() == 1.0

@@ -129,6 +129,7 @@ class CategoryModel:
     # -- fit / predict -----------------------------------------------------------------
     def fit(self, frame: Any, labels: list[str]) -> CategoryModel:
         x = self._matrix(frame, fit=True)
+        weights = merchant_weights(frame)
         self.classes_ = sorted(set(labels))
         if self.algorithm == "lightgbm":
             import lightgbm as lgb
@@ -143,12 +144,12 @@ class CategoryModel:
                 verbose=-1,
                 random_state=7,
             )
-            self.clf.fit(x.astype("float32"), labels)
+            self.clf.fit(x.astype("float32"), labels, sample_weight=weights)
         else:
             from sklearn.linear_model import LogisticRegression
 
             self.clf = LogisticRegression(C=self.params["C"], max_iter=3000)
-            self.clf.fit(x, labels)
+            self.clf.fit(x, labels, sample_weight=weights)
         self.classes_ = [str(c) for c in self.clf.classes_]
         return self
 
@@ -208,6 +209,26 @@ class TrainResult:
     labels: int
     duration_s: float
     validation: dict[str, Any] = field(default_factory=dict)
+
+
+MERCHANT_CAP_SHARE = 0.05
+MERCHANT_CAP_MIN = 25
+
+
+def merchant_weights(frame: Any) -> Any:
+    """Sample weights that cap any one merchant's influence on training at the weight of
+    max(25, 5% of the rows) transactions: a flood of labels on one merchant (a mistake or
+    poisoning) cannot dominate the model."""
+    import numpy as np
+
+    keys = [
+        (m or p or "").lower() for m, p in zip(frame["merchant"].to_list(), frame["payee_raw"].to_list(), strict=True)
+    ]
+    cap = max(MERCHANT_CAP_MIN, MERCHANT_CAP_SHARE * len(keys))
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    return np.asarray([min(1.0, cap / counts[k]) for k in keys])
 
 
 def labelled_frame(con: Any, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Any:
