@@ -207,6 +207,7 @@ def _register() -> None:
         analytics,
         categorize,
         demo,
+        federated,
         imports,
         key,
         models,
@@ -225,6 +226,7 @@ def _register() -> None:
     privacy.register(app)
     app.add_typer(models.app, name="models")
     app.add_typer(key.app, name="key")
+    app.add_typer(federated.app, name="federated")
 
 
 _register()
