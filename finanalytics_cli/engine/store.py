@@ -242,24 +242,32 @@ class Store:
         return cls.open(paths, keys=keys)
 
     def close(self) -> None:
-        if self.con is not None and self.audit_action:
-            from finanalytics_cli.privacy import audit
+        try:
+            if self.con is not None and self.audit_action:
+                self._audit_close()
+        finally:
+            if self.con is not None:
+                with contextlib.suppress(Exception):
+                    self.con.close()
+                self.con = None
+            self._lock.release()
 
-            action, self.audit_action = self.audit_action, None
-            details = {"exit": self._audit_outcome, "readonly": self.readonly}
-            if self.readonly:
+    def _audit_close(self) -> None:
+        """The command's audit entry: in the chain, or (read-only) in the spool."""
+        from finanalytics_cli.privacy import audit
+
+        action, self.audit_action = self.audit_action, None
+        details = {"exit": self._audit_outcome, "readonly": self.readonly}
+        if self.readonly:
+            # A store on a read-only medium still answers questions: its spool is skipped.
+            with contextlib.suppress(OSError):
                 for event, event_details in audit.take_pending():
                     audit.spool(audit_spool_path(self.paths), event, event_details)
                 audit.spool(audit_spool_path(self.paths), action, details)
-            else:
-                if self._audit_outcome == "ok":
-                    _enforce_retention(self.con)  # what this command wrote obeys the period too
-                audit.append(self.con, action, details)
-        if self.con is not None:
-            with contextlib.suppress(Exception):
-                self.con.close()
-            self.con = None
-        self._lock.release()
+        else:
+            if self._audit_outcome == "ok":
+                _enforce_retention(self.con)  # what this command wrote obeys the period too
+            audit.append(self.con, action, details)
 
     def __enter__(self) -> Store:
         return self

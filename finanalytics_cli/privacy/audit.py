@@ -116,8 +116,13 @@ def fold_spool(con: Any, path: Path) -> int:
     """Move spooled entries into the chain (in their order), then remove the spool."""
     if not path.exists():
         return 0
+    folding = path.with_name(path.name + ".folding")
+    try:
+        os.replace(path, folding)  # readers appending from now on start a new spool
+    except FileNotFoundError:
+        return 0
     n = 0
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in folding.read_text(encoding="utf-8").splitlines():
         try:
             item = json.loads(raw)
             ts = dt.datetime.fromisoformat(item["ts"])
@@ -127,7 +132,7 @@ def fold_spool(con: Any, path: Path) -> int:
         details["spooled_at"] = item["ts"]
         append(con, str(item.get("action", "unknown")), details, ts=ts)
         n += 1
-    path.unlink()
+    folding.unlink()
     return n
 
 
