@@ -20,6 +20,8 @@ _GLOBAL_FLAGS = ("--json", "--quiet", "--no-color")
 _IMPORT_INPUT_FORMATS = ("auto", "csv", "ofx", "qfx")
 # `data export --format parquet|csv|json` names the files' format: left to `data export`.
 _EXPORT_FORMATS = ("parquet", "csv", "json")
+# `report weekly --format md|html|json` names the report's format: left to `report weekly`.
+_REPORT_FORMATS = ("md", "html", "json")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -41,6 +43,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
             if name == "--format" and (
                 (seen_command == "import" and value in _IMPORT_INPUT_FORMATS)
                 or (words[:2] == ["data", "export"] and value in _EXPORT_FORMATS)
+                or (words[:2] == ["report", "weekly"] and value in _REPORT_FORMATS)
             ):
                 rest.extend(args[i : i + taken])
             else:
@@ -213,6 +216,7 @@ def _register() -> None:
         models,
         planning,
         privacy,
+        report,
         store,
     )
 
@@ -227,6 +231,7 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.add_typer(key.app, name="key")
     app.add_typer(federated.app, name="federated")
+    app.add_typer(report.app, name="report")
 
 
 _register()

@@ -359,3 +359,222 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
     with Progress(console=_console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda advance: bar.advance(task, advance)
+
+
+# -- the weekly report ----------------------------------------------------------------
+def _money(v: Any) -> str:
+    return "—" if v is None else f"{float(v):,.2f}"
+
+
+def render_report_md(r: Mapping[str, Any]) -> str:
+    """The weekly report as Markdown (for mail and chat)."""
+    cur = r["currency"]
+    s = r["spending"]
+    lines = [f"# Weekly report {r['week']} ({r['from']} .. {r['to']})", ""]
+    diff = s["difference_pct"]
+    lines.append(
+        f"Spent **{_money(s['total'])} {cur}** against a typical week of {_money(s['typical_week'])}"
+        + (f" ({diff:+.0f}%)." if diff is not None else ".")
+    )
+    if r.get("alerts"):
+        lines += ["", "## Alerts", ""] + [f"- **{a['impact']}** ({a['source']}): {a['title']}" for a in r["alerts"]]
+    lines += [
+        "",
+        "## Spending by category",
+        "",
+        "| category | this week | typical week | difference |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {c['category']} | {_money(c['this_week'])} | {_money(c['typical_week'])} | {_money(c['difference'])} |"
+        for c in s["by_category"]
+    ]
+    if r.get("insights"):
+        lines += ["", "## Top insights", ""]
+        for i in r["insights"]:
+            lines.append(f"- **{i['title']}** ({i['impact']}): {i['description']}")
+            lines += [f"  - {t}" for t in i["recommendations"] if t]
+    if r.get("anomalies"):
+        lines += ["", "## Anomalies", ""]
+        lines += [
+            f"- {a['date']} {a['payee']} {_money(a['amount'])} {a['currency']}: {a['reason']}" for a in r["anomalies"]
+        ]
+    if r.get("upcoming_recurring"):
+        lines += ["", "## Upcoming recurring charges (14 days)", ""]
+        lines += [
+            f"- {u['date']} {u['merchant']}: {_money(u['amount'])} {u['currency']}" for u in r["upcoming_recurring"]
+        ]
+    if r.get("budget"):
+        b = r["budget"]
+        lines += ["", f"## Budget {b['month']:%Y-%m}" if hasattr(b["month"], "strftime") else "## Budget", ""]
+        lines += ["| category | budget | spent | status |", "|---|---:|---:|---|"]
+        lines += [
+            f"| {x['category']} | {_money(x['budget'])} | {_money(x['spent'])} | {x['status']} |" for x in b["lines"]
+        ]
+    if r.get("goals"):
+        lines += ["", "## Goals", ""]
+        lines += [
+            f"- {g['name']}: {_money(g['funded'])} of {_money(g['target'])} by {g['by']}, "
+            f"{g['probability']:.0%} likely. {g['advice']}"
+            for g in r["goals"]
+        ]
+    f = r.get("cash_flow_forecast")
+    if f:
+        lines += ["", "## Cash-flow forecast", ""]
+        for c, pts in f["by_currency"].items():
+            lines += [
+                f"- {c} {p['month']}: {_money(p['net'])} (80%: {_money(p['low_80'])} .. {_money(p['high_80'])})"
+                for p in pts
+            ]
+    if r.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _svg_bars(rows: list[tuple[str, float, float]], width: int = 640) -> str:
+    """Paired horizontal bars (this week, typical week) per label."""
+    import html
+
+    rows = rows[:12]
+    top = max([max(a, b) for _, a, b in rows] + [1.0])
+    bar_h, gap, left = 10, 8, 150
+    height = len(rows) * (2 * bar_h + gap) + 30
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        'aria-label="Spending by category, this week and a typical week">'
+    ]
+    y = 10
+    for label, a, b in rows:
+        wa, wb = (width - left - 90) * a / top, (width - left - 90) * b / top
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar_h + 3}" text-anchor="end" font-size="12">{html.escape(label)}</text>'
+        )
+        parts.append(
+            f'<rect x="{left}" y="{y}" width="{wa:.1f}" height="{bar_h}" fill="#2b6cb0">'
+            f"<title>this week {a:,.2f}</title></rect>"
+        )
+        parts.append(
+            f'<rect x="{left}" y="{y + bar_h}" width="{wb:.1f}" height="{bar_h}" fill="#a0aec0">'
+            f"<title>typical {b:,.2f}</title></rect>"
+        )
+        parts.append(
+            f'<text x="{left + max(wa, wb) + 4}" y="{y + bar_h + 3}" font-size="11">{a:,.0f} / {b:,.0f}</text>'
+        )
+        y += 2 * bar_h + gap
+    parts.append(f'<text x="{left}" y="{height - 6}" font-size="11" fill="#2b6cb0">■ this week</text>')
+    parts.append(f'<text x="{left + 90}" y="{height - 6}" font-size="11" fill="#718096">■ typical week</text></svg>')
+    return "".join(parts)
+
+
+def _svg_line(
+    points: list[tuple[str, float]],
+    band80: list[tuple[float, float]] | None = None,
+    band95: list[tuple[float, float]] | None = None,
+    first_band: int = 0,
+    width: int = 640,
+    height: int = 220,
+    label: str = "",
+) -> str:
+    """A line over labelled points; optional 80%/95% bands over its last points."""
+    import html
+
+    values = [v for _, v in points] + [x for b in (band80 or []) + (band95 or []) for x in b] + [0.0]
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    n = max(len(points) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return 50 + (width - 70) * i / n, 15 + (height - 45) * (hi - v) / span
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{html.escape(label)}">'
+    ]
+    zy = xy(0, 0.0)[1]
+    parts.append(f'<line x1="50" x2="{width - 20}" y1="{zy:.1f}" y2="{zy:.1f}" stroke="#cbd5e0"/>')
+    for band, colour in ((band95, "#bee3f8"), (band80, "#90cdf4")):
+        if band:
+            upper = [xy(first_band + i, b[1]) for i, b in enumerate(band)]
+            lower = [xy(first_band + i, b[0]) for i, b in enumerate(band)][::-1]
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in upper + lower)
+            parts.append(f'<polygon points="{pts}" fill="{colour}" stroke="none"/>')
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, (_, v) in enumerate(points)))
+    parts.append(f'<polyline points="{line}" fill="none" stroke="#2c5282" stroke-width="2"/>')
+    for i, (name, v) in enumerate(points):
+        x, y = xy(i, v)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2c5282">'
+            f"<title>{html.escape(name)}: {v:,.2f}</title></circle>"
+        )
+        if i % max(1, (len(points) + 4) // 5) == 0:
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 8}" font-size="10" text-anchor="middle">{html.escape(name)}</text>'
+            )
+    parts.append(f'<text x="4" y="{xy(0, hi)[1] + 4:.1f}" font-size="10">{hi:,.0f}</text>')
+    parts.append(f'<text x="4" y="{xy(0, lo)[1]:.1f}" font-size="10">{lo:,.0f}</text></svg>')
+    return "".join(parts)
+
+
+def render_report_html(r: Mapping[str, Any]) -> str:
+    """The weekly report as one self-contained HTML page: inline CSS and SVG, no scripts,
+    nothing fetched from the network."""
+    import html
+    import re as _re
+
+    md = render_report_md(r)
+    cur = r["currency"]
+    s = r["spending"]
+    charts = [
+        "<h2>Spending by category</h2>",
+        _svg_bars([(c["category"], c["this_week"], c["typical_week"]) for c in s["by_category"]]),
+        f"<h2>Weekly spending, last {len(s['weekly_totals'])} weeks ({html.escape(cur)})</h2>",
+        _svg_line([(w["week"], w["total"]) for w in s["weekly_totals"]], label="Weekly spending trend"),
+    ]
+    f = r.get("cash_flow_forecast")
+    if f and f["by_currency"].get(cur):
+        hist = (f.get("history") or {}).get(cur, [])
+        fc = f["by_currency"][cur]
+        points = [(str(h["month"])[:7], h["net"]) for h in hist] + [(str(p["month"])[:7], p["net"]) for p in fc]
+        charts += [
+            f"<h2>Cash flow per month with the forecast's 80% and 95% intervals ({html.escape(cur)})</h2>",
+            _svg_line(
+                points,
+                [(p["low_80"], p["high_80"]) for p in fc],
+                [(p["low_95"], p["high_95"]) for p in fc],
+                first_band=len(hist),
+                label="Monthly cash flow and forecast",
+            ),
+        ]
+    body = []
+    for line in md.splitlines():  # the Markdown's text, as simple HTML
+        esc = html.escape(line)
+        esc = _re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", esc)
+        if line.startswith("# "):
+            body.append(f"<h1>{esc[2:]}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{esc[3:]}</h2>")
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("|"):
+            cells = [c.strip() for c in esc.strip("|").split("|")]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        elif line.startswith("  - "):
+            body.append(f"<li class='sub'>{esc[4:]}</li>")
+        elif line.startswith("- "):
+            body.append(f"<li>{esc[2:]}</li>")
+        elif line:
+            body.append(f"<p>{esc}</p>")
+    text = "\n".join(body)
+    text = _re.sub(r"((?:<tr>.*</tr>\n?)+)", r"<table>\1</table>", text)
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>finanalytics weekly report {html.escape(r['week'])}</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}"
+        "table{border-collapse:collapse}td{border-bottom:1px solid #e2e8f0;padding:2px 8px}"
+        "li.sub{margin-left:1.5em;color:#4a5568}h2{margin-top:1.6em}</style></head><body>\n"
+        + text
+        + "\n"
+        + "\n".join(charts)
+        + "\n</body></html>\n"
+    )

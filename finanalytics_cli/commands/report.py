@@ -1,0 +1,65 @@
+"""`report weekly`: for people, scripts and cron jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from finanalytics_cli.commands._common import open_store
+from finanalytics_cli.output import Result, message
+
+app = typer.Typer(help="Reports for people, scripts and cron jobs.", no_args_is_help=True)
+REPORT_FORMATS = ("md", "html", "json")
+LEVELS = {"medium": 2, "high": 3}
+
+
+@app.command("weekly")
+def weekly(
+    week: str = typer.Option(None, "--week", help="The ISO week, e.g. 2026-W43 (default: the latest complete one)."),
+    fmt: str = typer.Option("md", "--format", help="md, html (charts as inline SVG) or json."),
+    out: Path = typer.Option(None, "--out", help="Write the report to this file (mode 0600) instead of stdout."),
+    fail_on: str = typer.Option(
+        None, "--fail-on", help="Exit 10 when an alert of this impact (high or medium) is in it."
+    ),
+) -> None:
+    """The week against a typical week, insights, anomalies, upcoming charges, budget, goals, forecast.
+
+    Runs unattended (no prompts, no colour; the key from the keyring or FINANALYTICS_PASSPHRASE).
+
+    Example: finanalytics report weekly --format html --out ~/reports/week.html --fail-on high
+    """
+    from finanalytics_cli.engine.errors import InvalidInput
+    from finanalytics_cli.engine.report import IMPACT_RANK, weekly_report
+    from finanalytics_cli.exit_codes import ALERT_FOUND
+    from finanalytics_cli.output import render_json, render_report_html, render_report_md
+
+    if fmt not in REPORT_FORMATS:
+        raise InvalidInput(f"--format for a report must be one of {', '.join(REPORT_FORMATS)}, not {fmt!r}")
+    if fail_on is not None and fail_on not in LEVELS:
+        raise InvalidInput(f"--fail-on must be high or medium, not {fail_on!r}")
+    with open_store() as store:
+        report = weekly_report(store, week)
+    alerts = [a for a in report["alerts"] if fail_on and IMPACT_RANK[a["impact"]] >= LEVELS[fail_on]]
+    if fmt == "json":
+        text = render_json(Result("report weekly", report, meta={"alerts": len(report["alerts"])})) + "\n"
+    elif fmt == "html":
+        text = render_report_html(report)
+    else:
+        text = render_report_md(report)
+    if out is not None:
+        from finanalytics_cli.privacy.keys import write_private_file
+
+        try:
+            write_private_file(out.expanduser(), text.encode("utf-8"))
+        except OSError as exc:
+            raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
+        message(f"Wrote the {report['week']} report to {out}.")
+    else:
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if alerts:
+        message(f"{len(alerts)} alert(s) at or above {fail_on}: {alerts[0]['title']}")
+        raise typer.Exit(ALERT_FOUND)
