@@ -281,19 +281,39 @@ def render_table(result: Result) -> None:
         console.print(table)
 
 
-def render_chart(title: str, items: list[tuple[str, float]], width: int = 40) -> None:
-    """Horizontal bars in the terminal."""
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """A series as one line of block characters (lowest to highest)."""
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(SPARKS[int((v - lo) / span * (len(SPARKS) - 1))] for v in values)
+
+
+def render_chart(title: str, items: Sequence[tuple], width: int = 40) -> None:
+    """Horizontal bars in the terminal; an item's optional third element, a series, is
+    drawn as a sparkline beside its bar."""
     from rich.table import Table
 
     console = _console()
-    top = max((abs(v) for _, v in items), default=0) or 1
+    top = max((abs(item[1]) for item in items), default=0) or 1
     table = Table(title=title, title_justify="left", show_header=False, box=None)
     table.add_column("label", style="bold")
     table.add_column("bar")
     table.add_column("value", justify="right")
-    for label, value in items:
+    with_series = any(len(item) > 2 for item in items)
+    if with_series:
+        table.add_column("trend")
+    for item in items:
+        label, value = item[0], item[1]
         n = int(round(abs(value) / top * width))
-        table.add_row(label, ("█" * n) or "▏", f"{value:,.2f}")
+        row = [label, ("█" * n) or "▏", f"{value:,.2f}"]
+        if with_series:
+            row.append(sparkline(item[2]) if len(item) > 2 else "")
+        table.add_row(*row)
     console.print(table)
 
 

@@ -80,7 +80,13 @@ def spending(
         "periods": a.rows,
     }
     meta = {"next_period_method": a.categories[0].prediction_method if a.categories else None}
-    bars = [(f"{c.category} ({c.currency})", float(c.total)) for c in sorted(a.categories, key=lambda c: -c.total)]
+    series: dict[tuple[str, str], list[float]] = {}
+    for row in a.rows:  # each category's totals per period, oldest first, for its sparkline
+        series.setdefault((row.category, row.currency), []).append(float(row.total))
+    bars = [
+        (f"{c.category} ({c.currency})", float(c.total), series.get((c.category, c.currency), []))
+        for c in sorted(a.categories, key=lambda c: -c.total)
+    ]
     emit(
         Result(
             "spending",
@@ -319,6 +325,13 @@ def predict(
     meta = {"served_from_store": p.served_from_store}
     bars = None
     if chart and p.cash_flow:
-        cur, pts = next(iter(p.cash_flow.items()))
-        bars = (f"Cash flow forecast ({cur}), 80% interval in the table", [(str(x.date), x.value) for x in pts])
+        cur = max(p.cash_flow, key=lambda c: sum(abs(x.value) for x in p.cash_flow[c]))  # the main currency
+        pts = p.cash_flow[cur]
+        items: list[tuple] = [(str(x.date), x.value) for x in pts]
+        # Each expense category's path over the horizon, as a sparkline beside its first month.
+        items += [
+            (f"{s.label} ({s.currency})", s.points[0].value, [x.value for x in s.points])
+            for s in sorted((s for s in p.expense if s.currency == cur), key=lambda s: -s.points[0].value)[:8]
+        ]
+        bars = (f"Cash flow forecast ({cur}), then expenses per category; 80% intervals in the table", items)
     emit(Result("predict", data, meta=meta, title="Forecast", chart=bars, rows_key="table"))

@@ -1,0 +1,55 @@
+"""Every command explains itself, and docs/COMMANDS.md stays equal to the help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finanalytics_cli.docs import _walk, command_reference
+
+ROOT = Path(__file__).parents[2]
+
+
+def _commands() -> list[tuple[str, object]]:
+    from typer.main import get_command
+
+    from finanalytics_cli.app import app
+
+    return [(p, c) for p, c in _walk(get_command(app), "finanalytics") if p != "finanalytics"]
+
+
+def test_every_command_has_a_summary_and_an_example(cli) -> None:
+    commands = _commands()
+    assert len(commands) > 40
+    for path, cmd in commands:
+        text = (cmd.help or "").strip()
+        first = text.splitlines()[0] if text else ""
+        assert first and len(first) <= 120, f"{path}: no one-line summary"
+        assert "Example: finanalytics" in text, f"{path}: no example"
+    shown = cli("goals", "add", "--help")
+    assert shown.exit_code == 0 and "Example: finanalytics goals add" in shown.stdout
+
+
+def test_command_reference_equals_the_help() -> None:
+    doc = (ROOT / "docs" / "COMMANDS.md").read_text(encoding="utf-8")
+    assert doc == command_reference(), "run: python -m finanalytics_cli.docs > docs/COMMANDS.md"
+
+
+def test_shell_completion_is_typers_own() -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("finanalytics")
+    assert exe, "the console script is installed with the package"
+    r = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "_finanalytics_completion" in r.stdout and "complete " in r.stdout
+
+
+def test_sparklines_in_charts(cli, categorized_store) -> None:
+    from finanalytics_cli.output import sparkline
+
+    assert sparkline([1, 2, 3]) == "▁▄█" and sparkline([5, 5]) == "▁▁" and sparkline([]) == ""
+    categorized_store.close()
+    out = cli("spending", "--chart", "--format", "table", "--from", "2026-01-01")
+    assert out.exit_code == 0 and "█" in out.stdout and any(c in out.stdout for c in "▂▃▄▅▆▇")
+    out = cli("predict", "--chart", "--format", "table")
+    assert out.exit_code == 0 and "Housing (USD)" in out.stdout
