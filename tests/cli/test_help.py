@@ -53,3 +53,16 @@ def test_sparklines_in_charts(cli, categorized_store) -> None:
     assert out.exit_code == 0 and "█" in out.stdout and any(c in out.stdout for c in "▂▃▄▅▆▇")
     out = cli("predict", "--chart", "--format", "table")
     assert out.exit_code == 0 and "Housing (USD)" in out.stdout
+
+
+def test_status_summarises_the_store(cli, categorized_store) -> None:
+    categorized_store.close()
+    cli.json("privacy", "budget", "set", "3")
+    data = cli.json("status")["data"]
+    assert data["transactions"] == 3039 and data["from"] == "2023-11-01" and data["to"] == "2026-10-31"
+    assert {a["name"] for a in data["accounts"]} == {"Checking", "Credit card", "Savings", "Girokonto"}
+    assert [m["model_type"] for m in data["models_serving"]] == ["category_classifier"]
+    assert data["privacy_budget"]["epsilon_remaining"] == 3 and data["encrypted"] is True
+    assert data["last_import"]["file"] and data["last_import"]["added"] > 0
+    table = cli("status", "--format", "table")
+    assert table.exit_code == 0 and "Girokonto" in table.stdout
