@@ -31,6 +31,7 @@ MIN_PERIODS = 6  # a series shorter than this falls back to a labelled simple me
 SELECTION_WINDOWS = 4
 BACKTEST_WINDOWS = 12
 SEASON = {"month": 12, "week": 52}
+MAX_HISTORY = {"month": 72, "week": 156}  # periods of history the models see
 FREQ = {"month": "1mo", "week": "1w"}
 Z80, Z95 = 1.2816, 1.96
 
@@ -103,6 +104,8 @@ def _history(con: Any, granularity: str, exclude: set[int]) -> tuple[Any, dt.dat
     start = _period_start(first, granularity)
     if start < first:  # the first period is incomplete
         start = _next(start, granularity)
+    # Decades of history tell little about next month and cost much: the recent years only.
+    start = max(start, _next(end, granularity, -(MAX_HISTORY[granularity] - 1)))
     trunc = "month" if granularity == "month" else "week"
     con.register("fa_exclude", pl.DataFrame({"tx_id": sorted(exclude)}, schema={"tx_id": pl.Int64}).to_arrow())
     try:
