@@ -237,6 +237,25 @@ def _register() -> None:
 _register()
 
 
+class _NoPandasForDuckDB:
+    """DuckDB's Python client imports pandas (0.3-0.5 s) before binding any query
+    parameter, to recognise DataFrames; this tool never binds one. The import is refused
+    when our own code's query triggers it; any other module (statsforecast, scikit-learn)
+    still imports pandas as usual, and DuckDB works without it."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name != "pandas" or "pandas" in sys.modules:
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(("importlib", "_frozen")):
+            frame = frame.f_back
+        if frame is not None and frame.f_globals.get("__name__", "").startswith("finanalytics_cli."):
+            raise ImportError("pandas is not needed to bind finanalytics' query parameters")
+        return None
+
+
 def main() -> None:
     """Console-script entry point."""
+    if os.environ.get("FINANALYTICS_DUCKDB_PANDAS") != "1":
+        sys.meta_path.insert(0, _NoPandasForDuckDB())
     app(prog_name="finanalytics")

@@ -146,13 +146,60 @@ def _trend(values: list[float]) -> tuple[str, float, float]:
     """Slope test (least squares): direction, slope per period, confidence (1 - p)."""
     if len(values) < 3 or len(set(values)) == 1:
         return "stable", 0.0, 0.0
-    from scipy import stats
+    slope, pvalue = _ols_slope_test(values)
+    confidence = 1 - pvalue
+    if confidence >= TREND_CONFIDENCE and abs(slope) * len(values) >= 0.05 * (sum(values) / len(values) or 1):
+        return ("increasing" if slope > 0 else "decreasing"), slope, confidence
+    return "stable", slope, confidence
 
-    fit = stats.linregress(range(len(values)), values)
-    confidence = 1 - float(fit.pvalue)
-    if confidence >= TREND_CONFIDENCE and abs(fit.slope) * len(values) >= 0.05 * (sum(values) / len(values) or 1):
-        return ("increasing" if fit.slope > 0 else "decreasing"), float(fit.slope), confidence
-    return "stable", float(fit.slope), confidence
+
+def _ols_slope_test(values: list[float]) -> tuple[float, float]:
+    """Least-squares slope over 0..n-1 and the two-sided p-value of its t statistic (what
+    scipy.stats.linregress gives, without importing scipy.stats: 0.4 s per command)."""
+    import math
+
+    n = len(values)
+    mx, my = (n - 1) / 2, sum(values) / n
+    sxx = sum((i - mx) ** 2 for i in range(n))
+    sxy = sum((i - mx) * (v - my) for i, v in enumerate(values))
+    slope = sxy / sxx
+    residual = sum((v - my - slope * (i - mx)) ** 2 for i, v in enumerate(values))
+    df = n - 2
+    if residual <= 0:
+        return slope, 0.0
+    t = slope / math.sqrt(residual / df / sxx)
+    return slope, _betainc(df / 2, 0.5, df / (df + t * t))
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b) (continued fraction, Lentz)."""
+    import math
+
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - _betainc(b, a, 1 - x)
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for num in (
+            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return front * h / a
 
 
 def analyze_spending(

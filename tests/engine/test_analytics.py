@@ -131,3 +131,19 @@ def test_insights_lifecycle(categorized_store: Any) -> None:
         dismiss_insight(con, 9999)
     profile = con.execute("SELECT monthly_income, monthly_expenses, savings_rate FROM financial_profiles").fetchone()
     assert profile[0] > 0 and profile[1] > 0 and profile[2] is not None
+
+
+def test_slope_test_matches_scipy() -> None:
+    import random
+
+    from scipy import stats
+
+    from finanalytics_cli.engine.spending import _ols_slope_test
+
+    rng = random.Random(3)
+    for _ in range(200):
+        n = rng.randint(3, 60)
+        values = [rng.gauss(100, 20) + rng.choice([0, 0.5, 3]) * i for i in range(n)]
+        slope, p = _ols_slope_test(values)
+        fit = stats.linregress(range(n), values)
+        assert slope == pytest.approx(fit.slope, abs=1e-9) and p == pytest.approx(fit.pvalue, abs=1e-9)
