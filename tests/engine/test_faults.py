@@ -183,3 +183,32 @@ def test_fuzzed_command_lines_never_crash(cli, store: Any, tmp_path: Path, args:
     out = (r.stdout or "") + (r.stderr or "")
     assert "Traceback" not in out, (args, out[-2000:])
     assert r.exit_code != 1, (args, out[-2000:])  # 1 is "a bug": every other code is a documented answer
+
+
+def test_kill_during_key_rotation_keeps_the_data(store: Any, store_paths: Any, tmp_path: Path) -> None:
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+
+    rows = "Date,Description,Amount\n" + "".join(
+        f"2024-{1 + i % 12:02d}-{1 + i % 28:02d},SHOP {i},-{i % 997}.25\n" for i in range(300_000)
+    )
+    import_sources(store, [Source("big.csv", rows.encode())], ImportOptions(account="A"))
+    store.close()
+    outcomes = set()
+    for delay in (0.4, 1.2):  # early in the copy, and late
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "finanalytics_cli", "key", "rotate", "--json"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ),
+        )
+        time.sleep(delay)
+        outcomes.add(proc.poll() is None)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with Store.open(store_paths, wait=10) as s:  # recovery on open: the old key or the new one
+            assert s.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 300_000
+    done = _cli("key", "rotate", "--json")
+    assert done.returncode == 0, done.stderr
+    with Store.open(store_paths) as s:
+        assert s.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 300_000
+    assert True in outcomes, "no rotation was still running when killed"
