@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,20 @@ def test_readme_reference_lists_every_command() -> None:
     assert len(names) > 3
     for name in names:
         assert f"`{name}" in readme, f"{name} missing from the README command reference"
+
+
+def test_cli_does_not_import_pandas_for_duckdb_parameters(sample_store: object) -> None:
+    sample_store.close()
+    probe = (
+        "import sys, io, contextlib\n"
+        "from finanalytics_cli.app import main\n"
+        "sys.argv = ['finanalytics', 'spending', '--json']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main()\n    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    fast = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert fast.returncode == 0 and fast.stdout.strip() == "False", fast.stderr[-2000:]
+    env = dict(os.environ, FINANALYTICS_DUCKDB_PANDAS="1")
+    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert plain.returncode == 0 and plain.stdout.strip() == "True", plain.stderr[-2000:]
