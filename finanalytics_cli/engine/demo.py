@@ -30,6 +30,7 @@ class DemoTour:
     insights: list[dict[str, Any]]
     cash_flow_forecast: list[dict[str, Any]]
     next_month_expenses: list[dict[str, Any]]
+    risk: dict[str, Any]
     checks: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -66,6 +67,7 @@ def run_demo(store: Any, workdir: Path) -> DemoTour:
     t3 = time.perf_counter()
     cash_flow_forecast, next_month_expenses = _forecast(store)
     timings["forecast"] = round(time.perf_counter() - t3, 2)
+    risk = _risk(store)
     last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
     months = 3
     y, m = divmod(last.year * 12 + last.month - 1 - (months - 1), 12)
@@ -115,12 +117,28 @@ def run_demo(store: Any, workdir: Path) -> DemoTour:
         insights=insights,
         cash_flow_forecast=cash_flow_forecast,
         next_month_expenses=next_month_expenses,
+        risk=risk,
         checks=checks,
         seconds=timings,
     )
 
 
 LABELLED_UNTIL = dt.date(2025, 10, 31)
+
+
+def _risk(store: Any) -> dict[str, Any]:
+    """The risk score and the factors that weigh most in it."""
+    from finanalytics_cli.engine.risk import assess_risk
+
+    r = assess_risk(store)
+    top = sorted(r.factors, key=lambda f: -f.weight * f.risk)[:3]
+    return {
+        "score": r.score,
+        "level": r.level,
+        "emergency_fund_target": f"{r.emergency_fund_target['months']:g} months, "
+        f"{r.emergency_fund_target['amount']:,.2f} {r.currency}",
+        **{f"factor {i + 1}": f.sentence for i, f in enumerate(top)},
+    }
 
 
 def _forecast(store: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -124,6 +124,8 @@ def test_demo_runs_and_leaves_nothing(cli, isolated_home: Path) -> None:
     assert all(f["low_80"] <= f["net"] <= f["high_80"] for f in flows)
     rent = next(e for e in out["data"]["next_month_expenses"] if e["category"] == "Housing")
     assert rent["of_which_scheduled"] == rent["expected"] > 0  # rent is scheduled, not guessed
+    risk = out["data"]["risk"]
+    assert 0 <= risk["score"] <= 100 and risk["level"] in ("low", "moderate", "high") and risk["factor 1"]
     assert out["meta"]["store"] == "removed"
     assert not list(isolated_home.rglob("*.duckdb"))
 
