@@ -136,7 +136,7 @@ def train_anomaly_detector(
     import polars as pl
     from sklearn.ensemble import IsolationForest
 
-    from finanalytics_cli.engine.models.registry import record_run, register_model
+    from finanalytics_cli.engine.models.registry import register_trained
 
     stage = on_stage or (lambda s: None)
     started = time.perf_counter()
@@ -174,29 +174,18 @@ def train_anomaly_detector(
     )
     stage("register")
     data_from, data_to = frame["posted_date"].min(), frame["posted_date"].max()
-    model_id = register_model(
-        store.con,
-        store.keys.active,
+    return register_trained(
+        store,
         model_type=MODEL_TYPE,
         algorithm="isolation_forest",
         features=list(FEATURES),
-        hyperparameters=params,
+        params=params,
         metrics=metrics,
         validation={},
+        model=model,
         data_from=data_from,
         data_to=data_to,
-        model=model,
-    )
-    duration = time.perf_counter() - started
-    exp_id, version = record_run(
-        store.con,
-        name=experiment,
-        model_type=MODEL_TYPE,
-        model_id=model_id,
-        parameters=params,
-        metrics=metrics,
-        duration_s=duration,
-    )
-    return TrainOutcome(
-        model_id, exp_id, version, "isolation_forest", metrics, data_from, data_to, frame.height, round(duration, 2), {}
+        rows=frame.height,
+        started=started,
+        experiment=experiment,
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData
 from finanalytics_cli.engine.models.params import parse_model_params
-from finanalytics_cli.engine.models.registry import TrainOutcome
+from finanalytics_cli.engine.models.registry import TrainOutcome, register_trained
 
 HORIZONS = (3, 6, 12)
 FACTORS = (0.5, 0.8, 1.0, 1.2, 1.5)
@@ -68,53 +68,6 @@ def monthly_net(con: Any) -> tuple[list[dt.date], list[float], str]:
         if rate is not None and m in net:
             net[m] += float(v) * rate
     return h.months, [net[m] for m in h.months], h.currency
-
-
-def _record(
-    store: Any,
-    model_type: str,
-    algorithm: str,
-    params: dict[str, Any],
-    metrics: dict[str, Any],
-    validation: dict[str, Any],
-    model: Any,
-    data: tuple[Any, Any, int],
-    deploy_if: bool,
-    experiment: str | None,
-    started: float,
-    features: list[str],
-) -> TrainOutcome:
-    from finanalytics_cli.engine.models.registry import deploy, record_run, register_model, serving
-
-    con = store.con
-    model_id = register_model(
-        con,
-        store.keys.active,
-        model_type=model_type,
-        algorithm=algorithm,
-        features=features,
-        hyperparameters=params,
-        metrics=metrics,
-        validation=validation,
-        data_from=data[0],
-        data_to=data[1],
-        model=model,
-    )
-    if deploy_if and serving(con, model_type).production is None:
-        deploy(con, model_id, "production")
-    duration = time.perf_counter() - started
-    exp_id, version = record_run(
-        con,
-        name=experiment,
-        model_type=model_type,
-        model_id=model_id,
-        parameters=params,
-        metrics=metrics,
-        duration_s=duration,
-    )
-    return TrainOutcome(
-        model_id, exp_id, version, algorithm, metrics, data[0], data[1], data[2], round(duration, 2), {}
-    )
 
 
 def train_goal_recommender(
@@ -179,19 +132,21 @@ def train_goal_recommender(
     }
     metrics["beats_straight_line"] = metrics["brier"] < metrics["brier_straight_line"]
     stage("register")
-    return _record(
+    return register_trained(
         store,
-        "goal_recommender",
-        "monte_carlo_calibrated",
-        params,
-        metrics,
-        {"holdout": {"from": months[split], "cases": len(test)}},
-        {"volatility_scale": scale},
-        (months[0], months[-1], len(months)),
-        metrics["beats_straight_line"],
-        experiment,
-        started,
-        ["monthly net saving", "goal horizon", "goal size"],
+        model_type="goal_recommender",
+        algorithm="monte_carlo_calibrated",
+        features=["monthly net saving", "goal horizon", "goal size"],
+        params=params,
+        metrics=metrics,
+        validation={"holdout": {"from": months[split], "cases": len(test)}},
+        model={"volatility_scale": scale},
+        data_from=months[0],
+        data_to=months[-1],
+        rows=len(months),
+        started=started,
+        experiment=experiment,
+        deploy_if_first=metrics["beats_straight_line"],
     )
 
 
@@ -275,17 +230,19 @@ def train_budget_optimizer(
     metrics["beats_proportional_cut"] = metrics["attainment"] >= metrics["attainment_proportional_cut"]
     final = learned_weights(h.spending, h.essential)
     stage("register")
-    return _record(
+    return register_trained(
         store,
-        "budget_optimizer",
-        "quadratic_program_learned_weights",
-        params,
-        metrics,
-        {"holdout": {"months": [str(m) for m in h.months[-hold:]]}, "weights": final},
-        {"weights": final},
-        (h.months[0], h.months[-1], len(h.months)),
-        metrics["beats_proportional_cut"],
-        experiment,
-        started,
-        ["monthly spending per category", "recurring commitments"],
+        model_type="budget_optimizer",
+        algorithm="quadratic_program_learned_weights",
+        features=["monthly spending per category", "recurring commitments"],
+        params=params,
+        metrics=metrics,
+        validation={"holdout": {"months": [str(m) for m in h.months[-hold:]]}, "weights": final},
+        model={"weights": final},
+        data_from=h.months[0],
+        data_to=h.months[-1],
+        rows=len(h.months),
+        started=started,
+        experiment=experiment,
+        deploy_if_first=metrics["beats_proportional_cut"],
     )

@@ -212,6 +212,56 @@ def record_run(
     return exp_id, int(version)
 
 
+def register_trained(
+    store: Any,
+    *,
+    model_type: str,
+    algorithm: str,
+    features: list[str],
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    validation: dict[str, Any],
+    model: Any,
+    data_from: Any,
+    data_to: Any,
+    rows: int,
+    started: float,
+    experiment: str | None,
+    deploy_if_first: bool = False,
+) -> TrainOutcome:
+    """The end of a single-model training run: register the model, deploy it to production
+    when ``deploy_if_first`` and nothing serves yet, record the run, and say what happened."""
+    import time
+
+    con = store.con
+    model_id = register_model(
+        con,
+        store.keys.active,
+        model_type=model_type,
+        algorithm=algorithm,
+        features=features,
+        hyperparameters=params,
+        metrics=metrics,
+        validation=validation,
+        data_from=data_from,
+        data_to=data_to,
+        model=model,
+    )
+    if deploy_if_first and serving(con, model_type).production is None:
+        deploy(con, model_id, "production")
+    duration = time.perf_counter() - started
+    exp_id, version = record_run(
+        con,
+        name=experiment,
+        model_type=model_type,
+        model_id=model_id,
+        parameters=params,
+        metrics=metrics,
+        duration_s=duration,
+    )
+    return TrainOutcome(model_id, exp_id, version, algorithm, metrics, data_from, data_to, rows, round(duration, 2), {})
+
+
 def list_models(con: Any) -> list[ModelInfo]:
     rows = con.execute(
         """

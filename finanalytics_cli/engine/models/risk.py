@@ -155,7 +155,7 @@ def train_risk_scorer(
     import lightgbm as lgb
     import numpy as np
 
-    from finanalytics_cli.engine.models.registry import deploy, record_run, register_model, serving
+    from finanalytics_cli.engine.models.registry import register_trained
 
     stage = on_stage or (lambda s: None)
     started = time.perf_counter()
@@ -225,43 +225,22 @@ def train_risk_scorer(
         "holdout_shortfall_days": int(sum(y_test)),
         "train_days": len(train),
     }
-    model_id = register_model(
-        con,
-        store.keys.active,
+    return register_trained(
+        store,
         model_type=MODEL_TYPE,
         algorithm="lightgbm",
         features=FEATURES,
-        hyperparameters=params,
+        params=params,
         metrics=metrics,
         validation={
             "holdout": {"lightgbm": model_metrics, "rule_of_thumb": rule_metrics, "from": cut, "days": len(test)},
             "feature_importance": [{"feature": f, "importance": v} for f, v in importance],
         },
+        model={"classifier": final, "features": FEATURES},
         data_from=rows[0]["date"],
         data_to=rows[-1]["date"],
-        model={"classifier": final, "features": FEATURES},
-    )
-    if beats and serving(con, MODEL_TYPE).production is None:
-        deploy(con, model_id, "production")
-    duration = time.perf_counter() - started
-    exp_id, version = record_run(
-        con,
-        name=experiment,
-        model_type=MODEL_TYPE,
-        model_id=model_id,
-        parameters=params,
-        metrics=metrics,
-        duration_s=duration,
-    )
-    return TrainOutcome(
-        model_id,
-        exp_id,
-        version,
-        "lightgbm",
-        metrics,
-        rows[0]["date"],
-        rows[-1]["date"],
-        len(rows),
-        round(duration, 2),
-        {},
+        rows=len(rows),
+        started=started,
+        experiment=experiment,
+        deploy_if_first=beats,
     )
