@@ -43,29 +43,34 @@ def _opendp() -> Any:
     return M, T, atom_domain, vector_domain, symmetric_distance, binary_search_param
 
 
-def parse_epsilon(text: str | float) -> float:
+def _positive_number(text: str | float, what: str, example: str, maximum: float, too_big: str) -> float:
+    """A finite number above zero and at most ``maximum``, or a clear InvalidInput."""
     try:
-        eps = float(text)
+        value = float(text)
     except (TypeError, ValueError):
-        raise InvalidInput(f"--epsilon must be a number above 0, such as 0.5, not {text!r}") from None
-    if not math.isfinite(eps) or eps <= 0:
-        raise InvalidInput(f"--epsilon must be a number above 0, such as 0.5, not {text!r}")
-    if eps > MAX_EPSILON:
-        raise InvalidInput(f"--epsilon above {MAX_EPSILON:g} protects next to nothing; choose a smaller one")
-    return eps
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInput(f"{what} must be a number above 0, such as {example}, not {text!r}")
+    if value > maximum:
+        raise InvalidInput(too_big)
+    return value
+
+
+def parse_epsilon(text: str | float) -> float:
+    return _positive_number(
+        text,
+        "--epsilon",
+        "0.5",
+        MAX_EPSILON,
+        f"--epsilon above {MAX_EPSILON:g} protects next to nothing; choose a smaller one",
+    )
 
 
 # -- the budget -----------------------------------------------------------------------
 def parse_budget(text: str) -> float:
-    try:
-        total = float(text)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"the privacy budget must be a number above 0, such as 5, not {text!r}") from None
-    if not math.isfinite(total) or total <= 0:
-        raise InvalidInput(f"the privacy budget must be a number above 0, such as 5, not {text!r}")
-    if total > 1000:
-        raise InvalidInput("a privacy budget above 1000 protects nothing; choose a smaller one")
-    return total
+    return _positive_number(
+        text, "the privacy budget", "5", 1000, "a privacy budget above 1000 protects nothing; choose a smaller one"
+    )
 
 
 def set_budget(con: Any, total: float, per: str | None) -> dict[str, Any]:

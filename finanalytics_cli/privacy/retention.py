@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +152,10 @@ def forget(paths: Any) -> dict[str, Any]:
     return {"key_destroyed": True, "open_attempt_after": proof, "files_removed": removed}
 
 
-def export_data(con: Any, out: Path, fmt: str) -> dict[str, Any]:
-    """Every table of the user's data, one file each, into a new directory (0700, files
-    0600), written next to it first and renamed when complete."""
+@contextlib.contextmanager
+def _new_export_dir(out: Path, fmt: str) -> Iterator[Path]:
+    """A directory (0700) that becomes ``out`` only when everything in it is written: the
+    files go to ``out.partial`` first, which is renamed at the end or removed on failure."""
     if fmt not in FORMATS:
         raise InvalidInput(f"--format for export must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if out.exists():
@@ -163,18 +166,24 @@ def export_data(con: Any, out: Path, fmt: str) -> dict[str, Any]:
         tmp.mkdir(parents=True, mode=0o700)
     except OSError as exc:
         raise InvalidInput(f"cannot create {out}: {exc.strerror}") from None
-    files = {}
     try:
-        for table in EXPORT_TABLES:
-            target = tmp / f"{table}.{fmt}"
-            options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER", "json": "FORMAT json, ARRAY true"}
-            con.execute(f"COPY (SELECT * FROM {table}) TO '{_sql_path(target)}' ({options[fmt]})")
-            os.chmod(target, 0o600)
-            files[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        yield tmp
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def export_data(con: Any, out: Path, fmt: str) -> dict[str, Any]:
+    """Every table of the user's data, one file each (0600), into a new directory."""
+    options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER", "json": "FORMAT json, ARRAY true"}
+    files = {}
+    with _new_export_dir(out, fmt) as tmp:
+        for table in EXPORT_TABLES:
+            target = tmp / f"{table}.{fmt}"
+            con.execute(f"COPY (SELECT * FROM {table}) TO '{_sql_path(target)}' ({options[fmt]})")
+            os.chmod(target, 0o600)
+            files[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return {"directory": str(out), "format": fmt, "tables": files}
 
 
@@ -182,18 +191,11 @@ def write_dp_export(rows: list[dict[str, Any]], out: Path, fmt: str) -> dict[str
     """A DP release written as one file (the only thing a DP export contains)."""
     import polars as pl
 
-    if fmt not in FORMATS:
-        raise InvalidInput(f"--format for export must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if out.exists():
-        raise InvalidInput(f"{out} already exists; choose a new directory")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True, mode=0o700)
-    frame = pl.DataFrame(rows)
-    target = tmp / f"spending_dp.{fmt}"
-    {"parquet": frame.write_parquet, "csv": frame.write_csv, "json": frame.write_json}[fmt](target)
-    os.chmod(target, 0o600)
-    os.replace(tmp, out)
+    with _new_export_dir(out, fmt) as tmp:
+        frame = pl.DataFrame(rows)
+        target = tmp / f"spending_dp.{fmt}"
+        {"parquet": frame.write_parquet, "csv": frame.write_csv, "json": frame.write_json}[fmt](target)
+        os.chmod(target, 0o600)
     return {"directory": str(out), "format": fmt, "tables": {"spending_dp": len(rows)}}
 
 
