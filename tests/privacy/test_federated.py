@@ -36,6 +36,27 @@ def households(isolated_home: Path) -> list[str]:
     return list(GROUPS)
 
 
+def _export_update(cli: Any, name: str, households: list[str], keys: Path, out: Path, *extra: str) -> Any:
+    """One member's update for round r1, masked with every other member's key."""
+    peers = [a for h in households if h != name for a in ("--peer", str(keys / f"{h}.pub"))]
+    return cli.json(
+        "--profile",
+        name,
+        "federated",
+        "export-update",
+        "--to",
+        str(keys / "aggregator.pub"),
+        "--key",
+        str(keys / f"{name}.key"),
+        *peers,
+        "--round",
+        "r1",
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
 def _accuracy(weights: Any, x: Any, y: Any) -> float:
     z = np.asarray(x @ weights[:, :-1].T) + weights[:, -1]
     return float((z.argmax(axis=1) == y.argmax(axis=1)).mean())
@@ -52,25 +73,8 @@ def test_three_households_federate(cli, households: list[str], tmp_path: Path) -
         assert oct(Path(out["private_key"]).stat().st_mode & 0o777) == "0o600"
     updates = []
     for name in households:
-        peers = [a for h in households if h != name for a in ("--peer", str(keys / f"{h}.pub"))]
         upd = tmp_path / f"{name}.upd"
-        out = cli.json(
-            "--profile",
-            name,
-            "federated",
-            "export-update",
-            "--to",
-            str(keys / "aggregator.pub"),
-            "--key",
-            str(keys / f"{name}.key"),
-            *peers,
-            "--round",
-            "r1",
-            "--out",
-            str(upd),
-            "--epsilon",
-            "8",
-        )
+        out = _export_update(cli, name, households, keys, upd, "--epsilon", "8")
         assert out["data"]["members"] == 3 and out["meta"]["dp"]["epsilon_spent"] == 8
         status = cli.json("--profile", name, "privacy", "status")["data"]
         assert status["epsilon_spent"] == 8 and "Gaussian" in status["ledger"][0]["mechanism"]
@@ -123,23 +127,8 @@ def test_federated_bad_input(cli, households: list[str], tmp_path: Path) -> None
         cli.json("federated", "keygen", "--out", str(keys), "--name", name)
     updates = []
     for name in households:
-        peers = [a for h in households if h != name for a in ("--peer", str(keys / f"{h}.pub"))]
         upd = tmp_path / f"{name}.upd"
-        cli.json(
-            "--profile",
-            name,
-            "federated",
-            "export-update",
-            "--to",
-            str(keys / "aggregator.pub"),
-            "--key",
-            str(keys / f"{name}.key"),
-            *peers,
-            "--round",
-            "r1",
-            "--out",
-            str(upd),
-        )
+        _export_update(cli, name, households, keys, upd)
         updates.append(upd)
     invalid = EXIT_CODES["INVALID_INPUT"]
 
