@@ -38,9 +38,9 @@ def spending(
     Example: finanalytics spending --period quarter --categories Dining,Groceries --chart
     """
     if dp:
-        from finanalytics_cli.commands.privacy import _dp_spending_release
+        from finanalytics_cli.commands.privacy import dp_spending_release
 
-        data, meta = _dp_spending_release("spending", epsilon, bound, period, date_from, date_to)
+        data, meta = dp_spending_release("spending", epsilon, bound, period, date_from, date_to)
         if categories:
             wanted = {c.strip().lower() for c in categories.split(",")}
             data["cells"] = [c for c in data["cells"] if c["category"].lower() in wanted]

@@ -45,32 +45,12 @@ def export_update(
 
     Example: finanalytics federated export-update --to agg.pub --key alice.key --peer bob.pub --round r1 --out a.upd
     """
-    from finanalytics_cli.engine.errors import InvalidInput
-    from finanalytics_cli.privacy.audit import append
-    from finanalytics_cli.privacy.dp import check_budget, parse_epsilon, record_release
-    from finanalytics_cli.privacy.federated import export_update as make
+    from finanalytics_cli.privacy.dp import parse_epsilon
+    from finanalytics_cli.privacy.federated import write_update
 
     eps = parse_epsilon(epsilon)
-    if not peer:
-        raise InvalidInput("secure aggregation needs the other members' public keys (--peer, at least one)")
-    if out.exists():
-        raise InvalidInput(f"{out} already exists")
     with open_store() as store:
-        with store.transaction():
-            check_budget(store.con, eps)
-            blob, info = make(store, to, key, list(peer), round_id, eps, base)
-            record_release(
-                store.con,
-                f"federated update, round {round_id}",
-                "OpenDP Gaussian (zCDP -> approximate DP) on the clipped model update",
-                eps,
-                info["delta"],
-                {"clip": info["clip"], "noise_scale": info["noise_scale_total"]},
-            )
-            append(store.con, "export", {"command": "federated export-update", "epsilon": eps})
-            from finanalytics_cli.privacy.keys import write_private_file
-
-            write_private_file(out, blob)
+        info = write_update(store, to, key, list(peer), round_id, eps, base, out)
     message(f"Wrote {out}: {info['labels']} labels, epsilon {eps:g} per transaction; send it to the aggregator.")
     emit(Result("federated export-update", {**info, "file": str(out)}, meta={"dp": {"epsilon_spent": eps}}))
 

@@ -156,7 +156,7 @@ def data_export(
     from finanalytics_cli.privacy.retention import export_data
 
     if dp:
-        data, meta = _dp_spending_release("data export", epsilon, bound, "month", None, None, out=out, fmt=fmt)
+        data, meta = dp_spending_release("data export", epsilon, bound, "month", None, None, out=out, fmt=fmt)
         emit(Result("data export", data, meta=meta))
         return
     with open_store() as store:
@@ -167,7 +167,7 @@ def data_export(
     emit(Result("data export", result, meta={"dp": None}))
 
 
-def _dp_spending_release(
+def dp_spending_release(
     query: str,
     epsilon_text: str,
     bound: float | None,
@@ -177,49 +177,10 @@ def _dp_spending_release(
     out: Path | None = None,
     fmt: str = "parquet",
 ) -> tuple[dict, dict]:
-    """Check the budget, release through OpenDP, record ledger + audit in one transaction,
-    and only then hand the release back (nothing is shown when anything fails)."""
-    import datetime as dt
-
-    from finanalytics_cli.privacy.audit import append
-    from finanalytics_cli.privacy.dp import budget_status, check_budget, dp_spending, parse_epsilon, record_release
-    from finanalytics_cli.privacy.retention import write_dp_export
+    """Parse the options and hand the release to `privacy.dp.release_spending`."""
+    from finanalytics_cli.privacy.dp import parse_epsilon, release_spending
 
     eps = parse_epsilon(epsilon_text)
+    since, until = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with open_store() as store:
-        con = store.con
-        with store.transaction():
-            check_budget(con, eps)
-            last = con.execute("SELECT max(posted_date), min(posted_date) FROM transactions").fetchone()
-            if last[0] is None:
-                from finanalytics_cli.engine.errors import InsufficientData
-
-                raise InsufficientData("the store holds no transactions yet")
-            until = parse_date(date_to, "--to") or last[0]
-            since = parse_date(date_from, "--from") or max(last[1], until - dt.timedelta(days=365))
-            release = dp_spending(con, period, since, until, eps, bound)
-            record_release(
-                con,
-                f"{query}: spending per {period} and category, {since}..{until}",
-                release.mechanism,
-                eps,
-                0.0,
-                release.bounds,
-            )
-            append(con, "dp_release", {"command": query, "epsilon": eps, "mechanism": "laplace"})
-            written = write_dp_export(release.rows, out, fmt) if out is not None else None
-            status = budget_status(con)
-    meta = {
-        "dp": {
-            "epsilon_spent": eps,
-            "delta": 0.0,
-            "mechanism": release.mechanism,
-            "bounds": release.bounds,
-            "unit": "one transaction",
-            "budget_spent": status["epsilon_spent"],
-            "budget_remaining": status["epsilon_remaining"],
-            "budget_per": status["per"],
-        }
-    }
-    data = written or {"from": since, "to": until, "period": period, "cells": release.rows}
-    return data, meta
+        return release_spending(store, query, eps, bound, period, since, until, out, fmt)

@@ -280,3 +280,57 @@ def dp_spending(
         bounds,
         len(periods) * len(categories),
     )
+
+
+def release_spending(
+    store: Any,
+    query: str,
+    epsilon: float,
+    bound: float | None,
+    period: str,
+    since: dt.date | None,
+    until: dt.date | None,
+    out: Any = None,
+    fmt: str = "parquet",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check the budget, release through OpenDP, record the ledger row and the audit entry
+    (and write the export file, with ``out``) in one transaction; only then hand the
+    release back with its `meta.dp` (nothing is shown or kept when anything fails).
+    The period defaults to the last year of data."""
+    from finanalytics_cli.engine.errors import InsufficientData
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import write_dp_export
+
+    con = store.con
+    with store.transaction():
+        check_budget(con, epsilon)
+        last, first = con.execute("SELECT max(posted_date), min(posted_date) FROM transactions").fetchone()
+        if last is None:
+            raise InsufficientData("the store holds no transactions yet")
+        until = until or last
+        since = since or max(first, until - dt.timedelta(days=365))
+        release = dp_spending(con, period, since, until, epsilon, bound)
+        record_release(
+            con,
+            f"{query}: spending per {period} and category, {since}..{until}",
+            release.mechanism,
+            epsilon,
+            0.0,
+            release.bounds,
+        )
+        append(con, "dp_release", {"command": query, "epsilon": epsilon, "mechanism": "laplace"})
+        written = write_dp_export(release.rows, out, fmt) if out is not None else None
+        status = budget_status(con)
+    meta = {
+        "dp": {
+            "epsilon_spent": epsilon,
+            "delta": 0.0,
+            "mechanism": release.mechanism,
+            "bounds": release.bounds,
+            "unit": "one transaction",
+            "budget_spent": status["epsilon_spent"],
+            "budget_remaining": status["epsilon_remaining"],
+            "budget_per": status["per"],
+        }
+    }
+    return written or {"from": since, "to": until, "period": period, "cells": release.rows}, meta

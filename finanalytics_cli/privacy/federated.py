@@ -374,6 +374,43 @@ def export_update(
     return blob, info
 
 
+def write_update(
+    store: Any,
+    recipient: Path,
+    member_key: Path,
+    peers: list[Path],
+    round_id: str,
+    epsilon: float,
+    base_path: Path | None,
+    out: Path,
+) -> dict[str, Any]:
+    """Check the privacy budget, make the update, record the release and the audit entry,
+    and write the file (0600), all in one transaction: a refused or failed update spends
+    nothing and writes nothing."""
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.dp import check_budget, record_release
+    from finanalytics_cli.privacy.keys import write_private_file
+
+    if not peers:
+        raise InvalidInput("secure aggregation needs the other members' public keys (--peer, at least one)")
+    if out.exists():
+        raise InvalidInput(f"{out} already exists")
+    with store.transaction():
+        check_budget(store.con, epsilon)
+        blob, info = export_update(store, recipient, member_key, peers, round_id, epsilon, base_path)
+        record_release(
+            store.con,
+            f"federated update, round {round_id}",
+            "OpenDP Gaussian (zCDP -> approximate DP) on the clipped model update",
+            epsilon,
+            info["delta"],
+            {"clip": info["clip"], "noise_scale": info["noise_scale_total"]},
+        )
+        append(store.con, "export", {"command": "federated export-update", "epsilon": epsilon})
+        write_private_file(out, blob)
+    return info
+
+
 def _open_update(path: Path, me: Any, my_fp: str) -> dict[str, Any]:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
