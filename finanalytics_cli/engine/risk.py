@@ -114,7 +114,8 @@ def assess_risk(store: Any, today: dt.date | None = None) -> RiskAssessment:
     )
     since = h.months[0]
     events = 0
-    for path in daily_balances(con).values():
+    balances = daily_balances(con)
+    for path in balances.values():
         below = False
         for d, bal in path:
             if d >= since and bal < 0 and not below:
@@ -195,7 +196,7 @@ def assess_risk(store: Any, today: dt.date | None = None) -> RiskAssessment:
     weight = sum(f.weight for f in factors)
     score = round(100 * sum(f.weight * f.risk for f in factors) / weight)
     level = next(name for bound, name in LEVELS if score < bound)
-    shortfall = shortfall_probability(store)
+    shortfall = shortfall_probability(store, balances)
     return RiskAssessment(
         score,
         level,
@@ -268,7 +269,7 @@ def _recommendations(factors: list[RiskFactor], target: dict[str, Any], h: Any, 
     return out
 
 
-def shortfall_probability(store: Any) -> dict[str, Any]:
+def shortfall_probability(store: Any, balances: dict[int, list[tuple[dt.date, float]]] | None = None) -> dict[str, Any]:
     """The chance that a checking account goes below zero within 30 days, per account,
     from the deployed risk_scorer (else the rule of thumb it is measured against)."""
     from finanalytics_cli.engine.models.registry import load_model, serving
@@ -277,7 +278,7 @@ def shortfall_probability(store: Any) -> dict[str, Any]:
     con = store.con
     route = serving(con, "risk_scorer")
     model = load_model(con, store.keys.active, route.production) if route.production else None
-    frames = daily_features(con, labels=False)
+    frames = daily_features(con, labels=False, balances=balances)
     accounts = []
     for name, rows in frames.items():
         if not rows:

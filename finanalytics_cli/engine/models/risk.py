@@ -57,15 +57,18 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return parse_model_params(pairs, PARAMS, MODEL_TYPE)
 
 
-def daily_features(con: Any, labels: bool = True) -> dict[str, list[dict[str, Any]]]:
+def daily_features(
+    con: Any, labels: bool = True, balances: dict[int, list[tuple[dt.date, float]]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Per checking account, one row per day after a warm-up: features as of that day and,
     with ``labels``, whether the balance went below zero in the following 30 days (days
-    whose 30 days are not over yet get no label and are left out)."""
+    whose 30 days are not over yet get no label and are left out). ``balances``: the
+    checking accounts' daily balances when the caller has them already."""
     from finanalytics_cli.engine.household import daily_balances
 
     names = dict(con.execute("SELECT account_id, name FROM accounts").fetchall())
     out: dict[str, list[dict[str, Any]]] = {}
-    for account_id, path in daily_balances(con).items():
+    for account_id, path in (balances if balances is not None else daily_balances(con)).items():
         flows = con.execute(
             "SELECT posted_date, coalesce(sum(amount) FILTER (WHERE amount > 0), 0), "
             "coalesce(-sum(amount) FILTER (WHERE amount < 0), 0), coalesce(-min(amount), 0) "
