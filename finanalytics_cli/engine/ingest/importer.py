@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput
 from finanalytics_cli.engine.ingest.csv_reader import ParsedExport, read_csv_export
+from finanalytics_cli.engine.ingest.currency import UNKNOWN as UNKNOWN_CURRENCY
 from finanalytics_cli.engine.ingest.decode import decode_export
 from finanalytics_cli.engine.ingest.layout import load_map
 from finanalytics_cli.engine.ingest.loader import batch_frame, load_batch, match_transfers, transaction_columns
@@ -44,6 +45,7 @@ class ImportOptions:
     maps_dir: Path | None = None
     category_column: str | None = None  # a CSV column holding the user's own categories
     drop_memos: bool = False  # data minimisation: keep no memo (nor the raw line holding it)
+    currency: str | None = None  # the currency of CSV files that do not say theirs
 
 
 @dataclass
@@ -69,6 +71,11 @@ class FileImport:
     saved_map: str | None = None
     labels_imported: int = 0
     labels_unknown: list[str] = field(default_factory=list)
+    # Checks that disagree but did not stop the import; shown in the output and in `import list`.
+    warnings: list[str] = field(default_factory=list)
+    currency: str | None = None
+    currency_source: str | None = None  # where the currency came from (a column, a header, the account...)
+    balance_records: int = 0  # opening/closing balance and turnover rows taken out
 
 
 # -- reading sources --------------------------------------------------------------------
@@ -229,15 +236,23 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
             st.account_id = mask_account_id(st.account_id, store.keys.active)
         parsed = None
     else:
-        account = _csv_account(store, options)
+        account = options.account.strip() if options.account else None
         overrides, map_source = _map_overrides(store, options, account)
         if options.category_column:
             overrides = {**(overrides or {}), "category_column": options.category_column}
+        from_flag = bool(options.currency and not (overrides or {}).get("currency"))
+        if from_flag:
+            overrides = {**(overrides or {}), "currency": options.currency}
         declared = (overrides or {}).pop("encoding", None)
         text, encoding = decode_export(src.data, src.name, declared)
         parsed = read_csv_export(text, src.name, encoding, overrides)
         if map_source:
             parsed.layout["map"] = map_source
+        if from_flag and parsed.currency_source == "the map":
+            parsed.currency_source = "--currency"
+        # Data minimisation: an account number is kept only as a keyed hash and its last digits.
+        parsed.account_hint = mask_account_id(parsed.account_hint, store.keys.active)
+        account = _csv_account(store, options, parsed, src.name)
     sha = hashlib.sha256(src.data).hexdigest()
     con.execute("BEGIN TRANSACTION")
     try:
@@ -270,7 +285,15 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
             [
                 account_id,
                 json.dumps(
-                    {"layout": result.layout, "checks": result.checks, "accounts": result.accounts}, default=str
+                    {
+                        "layout": result.layout,
+                        "checks": result.checks,
+                        "accounts": result.accounts,
+                        "warnings": result.warnings,
+                        "currency": result.currency,
+                        "currency_source": result.currency_source,
+                    },
+                    default=str,
                 ),
                 result.read,
                 result.added,
@@ -294,14 +317,46 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
     return result
 
 
-def _csv_account(store: Any, options: ImportOptions) -> str:
+def _csv_account(store: Any, options: ImportOptions, parsed: ParsedExport, name: str) -> str:
+    """The account a CSV file belongs to: --account, else the account number the file names.
+
+    Never the "only account" of the store by default: a file goes there only when it names
+    no account number and its currency is known and the same.
+    """
+    con = store.con
     if options.account:
         return options.account.strip()
-    names = [r[0] for r in store.con.execute("SELECT name FROM accounts ORDER BY account_id").fetchall()]
-    if len(names) == 1:
-        return names[0]
-    known = f" (accounts: {', '.join(names)})" if names else ""
-    raise InvalidInput(f"which account is this CSV export from? pass --account NAME{known}")
+    if parsed.account_hint:
+        row = con.execute(
+            "SELECT name FROM accounts WHERE external_id = ? LIMIT 1", [parsed.account_hint]
+        ).fetchone()
+        if row:
+            return row[0]
+        return f"Account ****{parsed.account_hint[-4:]}"
+    rows = con.execute("SELECT name, currency FROM accounts ORDER BY account_id").fetchall()
+    if len(rows) == 1 and parsed.currency and rows[0][1] == parsed.currency:
+        parsed.warnings.append(f"no --account given: imported into {rows[0][0]!r}, the store's one {parsed.currency} account")
+        return rows[0][0]
+    known = f" (accounts: {', '.join(r[0] for r in rows)})" if rows else ""
+    raise InvalidInput(f"{name}: which account is this CSV export from? pass --account NAME{known}")
+
+
+def _account_currency(con: Any, account: str, parsed: ParsedExport, name: str) -> tuple[str, str | None]:
+    """The currency rows of this file take, and where it came from; refuses a mismatch."""
+    row = con.execute("SELECT currency FROM accounts WHERE name = ?", [account]).fetchone()
+    stated = parsed.currency
+    if row is None:
+        return stated or UNKNOWN_CURRENCY, parsed.currency_source
+    existing = row[0]
+    if stated is None:
+        return existing, (None if existing == UNKNOWN_CURRENCY else f"the account {account!r}")
+    if existing not in (UNKNOWN_CURRENCY, stated):
+        raise InvalidInput(
+            f"{name}: the file is in {stated} (from {parsed.currency_source}), but account {account!r} is in "
+            f"{existing}: pass --account with the right account (a new name creates one), or --currency "
+            f"{existing} if the file's evidence is wrong"
+        )
+    return stated, parsed.currency_source
 
 
 def _record_rejects(con: Any, import_id: int, rejected: list[tuple[int, str, str]], result: FileImport) -> None:
@@ -317,9 +372,33 @@ def _record_rejects(con: Any, import_id: int, rejected: list[tuple[int, str, str
 
 def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, result: FileImport) -> None:
     frame = parsed.frame
-    currency = _csv_currency(parsed)
-    account_id = ensure_account(con, account, currency=currency)
+    currency, source = _account_currency(con, account, parsed, result.file)
+    account_id = ensure_account(
+        con,
+        account,
+        currency=currency,
+        external_id=parsed.account_hint,
+    )
     acct_currency = con.execute("SELECT currency FROM accounts WHERE account_id = ?", [account_id]).fetchone()[0]
+    if acct_currency == UNKNOWN_CURRENCY and currency != UNKNOWN_CURRENCY:
+        # The account's earlier files did not say; this one does: the account is in it.
+        n = con.execute(
+            "SELECT count(*) FROM transactions WHERE account_id = ? AND currency = ?", [account_id, UNKNOWN_CURRENCY]
+        ).fetchone()[0]
+        con.execute("UPDATE accounts SET currency = ? WHERE account_id = ?", [currency, account_id])
+        con.execute(
+            "UPDATE transactions SET currency = ? WHERE account_id = ? AND currency = ?",
+            [currency, account_id, UNKNOWN_CURRENCY],
+        )
+        if n:
+            parsed.warnings.append(f"{n} earlier row(s) of {account!r} whose files did not say a currency are now {currency}")
+        acct_currency = currency
+    result.currency, result.currency_source = acct_currency, source
+    if acct_currency == UNKNOWN_CURRENCY:
+        parsed.warnings.append(
+            "the file does not say its currency: amounts are stored with currency XXX (unknown); "
+            "say it with --currency CODE (or currency = \"EUR\" in a --map)"
+        )
     if "category_label" in frame.columns and frame["category_label"].drop_nulls().len():
         frame = _apply_labels(con, frame, result)
     stats = load_batch(con, account_id, import_id, frame, acct_currency)
@@ -334,6 +413,12 @@ def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, resu
     result.added, result.duplicate, result.pending_matched = stats.added, stats.duplicate, stats.pending_matched
     result.summary_lines_skipped = parsed.skipped_lines
     result.layout, result.checks = parsed.layout, parsed.checks
+    result.balance_records = len(parsed.excluded)
+    if parsed.excluded:
+        result.checks["balance_records"] = [
+            {k: (str(v) if v is not None else None) for k, v in r.items()} for r in parsed.excluded[:20]
+        ]
+    result.warnings.extend(parsed.warnings)
     closing = parsed.checks.get("closing_balance")
     if closing:
         con.execute(
@@ -373,15 +458,6 @@ def _apply_labels(con: Any, frame: Any, result: FileImport) -> Any:
         labels.alias("category"),
         pl.when(labels.is_not_null()).then(pl.lit("user")).otherwise(None).alias("category_source"),
     )
-
-
-def _csv_currency(parsed: ParsedExport) -> str:
-    cur = parsed.frame["currency"].drop_nulls()
-    if cur.len():
-        top = cur.value_counts(sort=True).row(0)[0]
-        if isinstance(top, str) and re.fullmatch(r"[A-Z]{3}", top):
-            return top
-    return "EUR" if parsed.layout.get("decimal_mark") == "," else "USD"
 
 
 def _load_ofx(

@@ -194,7 +194,8 @@ def test_credit_card_with_inverted_signs_is_caught_by_the_balance() -> None:
         "Date,Description,Amount,Balance\n2024-01-02,Shop,50.00,-50.00\n2024-01-03,Cafe,5.00,-55.00\n"
         "2024-01-10,Payment,-55.00,0.00\n2024-01-12,Shop,20.00,-20.00\n"
     )
-    assert p.checks["balance"]["sign_inverted"] is True
+    assert p.layout["invert_sign"] is True
+    assert "signs flipped" in p.layout["evidence"]["amount"]
     assert [r[1] for r in rows(p)] == [Decimal("-50.00"), Decimal("-5.00"), Decimal("55.00"), Decimal("-20.00")]
 
 

@@ -150,9 +150,15 @@ def test_many_files_one_bad_the_rest_land(store: Any) -> None:
 def test_csv_needs_an_account_when_ambiguous(store: Any) -> None:
     with pytest.raises(InvalidInput, match="--account"):
         run(store, JAN, account=None)
-    run(store, JAN, account="Checking")
-    # With exactly one account, it is the one.
-    assert run(store, JAN_FEB_OVERLAP, account=None).accounts == ["Checking"]
+    run(store, JAN, account="Checking", currency="USD")
+    # The store's one account takes a file only when the file's currency is known and the same...
+    with pytest.raises(InvalidInput, match="--account"):
+        run(store, JAN_FEB_OVERLAP, account=None)
+    with pytest.raises(InvalidInput, match="--account"):
+        run(store, JAN_FEB_OVERLAP, account=None, currency="EUR")
+    result = run(store, JAN_FEB_OVERLAP, account=None, currency="USD")
+    assert result.accounts == ["Checking"]
+    assert any("the store's one USD account" in w for w in result.warnings)
 
 
 def test_undo_and_history(store: Any) -> None:

@@ -1,0 +1,243 @@
+"""Column roles by evidence: content checks over names, and the running balance as arbiter.
+
+A header name proposes a role; the column's cells confirm it (a column called "Betrag"
+holding names is text). Without a header, roles come from content alone: every
+date-looking column is a date (never an amount), money-looking columns are amounts or
+balances, the longest text is the payee. Where the file has a running balance, the amount
+is the column (or debit/credit pair, with the sign) whose steps reproduce it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import permutations
+from typing import Any
+
+from finanalytics_cli.engine.ingest.dates import date_share
+from finanalytics_cli.engine.ingest.money import money_share, parse_money
+
+MONEY_ROLES = ("amount_column", "debit_column", "credit_column", "balance_column")
+MIN_DATE_SHARE = 0.8
+MIN_MONEY_SHARE = 0.9
+# Arbitration needs this many balance steps to overrule the header's names.
+MIN_STEPS = 3
+
+
+@dataclass
+class ColumnFacts:
+    """What the cells of one column look like."""
+
+    name: str
+    filled: float  # share of rows with a value
+    dates: float  # share of values one date format reads
+    money: float  # share of values that read as money
+    text_length: float  # mean length of the values
+
+
+def column_facts(frame: Any, columns: list[str]) -> dict[str, ColumnFacts]:
+    """Facts per column from a sample of the rows (the first few thousand)."""
+    sample = frame.head(5000)
+    out = {}
+    for col in columns:
+        s = sample[col].str.strip_chars()
+        nonempty = s.filter(s.is_not_null() & (s != ""))
+        n = sample.height or 1
+        out[col] = ColumnFacts(
+            name=col,
+            filled=nonempty.len() / n,
+            dates=date_share(nonempty) if nonempty.len() else 0.0,
+            money=money_share(nonempty),
+            text_length=float(nonempty.str.len_chars().mean() or 0.0),
+        )
+    return out
+
+
+def is_date(f: ColumnFacts) -> bool:
+    return f.filled > 0 and f.dates >= MIN_DATE_SHARE
+
+
+def is_money(f: ColumnFacts) -> bool:
+    return f.filled > 0 and f.money >= MIN_MONEY_SHARE and not is_date(f)
+
+
+def contradicts_date(f: ColumnFacts) -> bool:
+    """A column named as the date whose cells are mostly not dates (a named role needs a majority)."""
+    return f.filled == 0 or f.dates < 0.5
+
+
+def contradicts_money(f: ColumnFacts) -> bool:
+    return f.filled > 0 and (f.money < 0.5 or is_date(f))
+
+
+def check_named_roles(layout: Any, facts: dict[str, ColumnFacts], named: set[str]) -> list[str]:
+    """Drop auto-detected roles the cells contradict; returns what was changed (evidence).
+
+    ``named`` holds the layout attributes a --map set: those are never second-guessed.
+    """
+    notes = []
+    if layout.date_column and "date_column" not in named and contradicts_date(facts[layout.date_column]):
+        notes.append(f"column {layout.date_column!r} holds no dates")
+        layout.date_column = None
+    for attr in MONEY_ROLES:
+        col = getattr(layout, attr)
+        if col is None or attr in named:
+            continue
+        f = facts[col]
+        if f.filled == 0 and attr in ("debit_column", "credit_column"):
+            continue  # an empty credit column in a month of spending
+        if contradicts_money(f) or (f.filled == 0 and attr == "amount_column"):
+            notes.append(f"column {col!r} is named like money but holds {'dates' if is_date(f) else 'text'}")
+            setattr(layout, attr, None)
+    if layout.payee_column and "payee_column" not in named:
+        f = facts[layout.payee_column]
+        if f.filled == 0 or is_money(f) or is_date(f):
+            layout.payee_column = None
+    if layout.date_column is None and "date_column" not in named:
+        dates = [c for c, f in facts.items() if is_date(f)]
+        if dates:
+            layout.date_column = dates[0]
+            notes.append(f"dates read from column {dates[0]!r} (by content)")
+    has_amount = layout.amount_column or layout.debit_column or layout.credit_column
+    if not has_amount and not named & {"amount_column", "debit_column", "credit_column"}:
+        used = {layout.date_column, layout.balance_column, layout.payee_column, *layout.memo_columns}
+        money = [c for c, f in facts.items() if is_money(f) and c not in used and f.filled >= 0.5]
+        if len(money) == 1:
+            layout.amount_column = money[0]
+            notes.append(f"amounts read from column {money[0]!r}, the one column of money (by content)")
+    if layout.payee_column is None and "payee_column" not in named:
+        used = {layout.date_column, layout.amount_column, layout.debit_column, layout.credit_column,
+                layout.balance_column, layout.currency_column, layout.direction_column, layout.status_column}
+        texts = [f for c, f in facts.items() if c not in used and not is_money(f) and not is_date(f) and f.filled]
+        if texts:
+            layout.payee_column = max(texts, key=lambda f: f.text_length * f.filled).name
+    return notes
+
+
+def headerless_roles(layout: Any, facts: dict[str, ColumnFacts]) -> str | None:
+    """Roles of a file without a header, by content; returns what is ambiguous, if anything."""
+    dates = [c for c, f in facts.items() if is_date(f)]
+    if not dates:
+        return "no column of dates"
+    layout.date_column = layout.date_column or dates[0]
+    money = [c for c, f in facts.items() if is_money(f) and c not in dates]
+    if not (layout.amount_column or layout.debit_column or layout.credit_column):
+        if not money:
+            return "no column of amounts"
+        full = [c for c in money if facts[c].filled >= 0.95]
+        if len(money) == 1:
+            layout.amount_column = money[0]
+        elif len(money) == 2 and len(full) == 2:
+            # An amount and a running balance: which is which the arbiter settles.
+            layout.amount_column, layout.balance_column = money
+        elif len(money) == 2:
+            return "no header, and two partly filled money columns (debit and credit?) and no balance to tell which"
+        elif len(full) == 2 and len(money) == 3:
+            return "no header, and three columns look like amounts"
+        else:
+            return f"no header, and {len(money)} columns look like amounts"
+    used = {layout.date_column, layout.amount_column, layout.debit_column, layout.credit_column, layout.balance_column}
+    texts = [f for c, f in facts.items() if c not in used and c not in dates and not is_money(f) and f.filled]
+    if texts and layout.payee_column is None:
+        layout.payee_column = max(texts, key=lambda f: f.text_length * f.filled).name
+    return None
+
+
+# -- the running balance as arbiter -------------------------------------------------------
+@dataclass
+class Agreement:
+    steps: int  # balance steps checked
+    agree: int  # steps the amounts reproduce
+    order: str  # ascending | descending
+    sign: int  # 1: amounts as read; -1: flipped
+    total_ok: bool  # last balance - first balance == the amounts in between
+    plus: int = 0  # steps reproduced with the amounts as read (the better order)
+    minus: int = 0  # steps reproduced with the amounts flipped
+
+
+def agreement(frame: Any, amount: Any, balance: Any) -> Agreement:
+    """How well an amount expression reproduces a balance expression, both orders, both signs."""
+    rows = frame.select(amount.alias("a"), balance.alias("b")).drop_nulls()
+    if rows.height < 2:
+        return Agreement(0, 0, "ascending", 1, False)
+    a, b = rows["a"], rows["b"]
+    up = b.diff()
+    down = -b.diff()
+    prev = a.shift(1)
+    results = {
+        ("ascending", 1): int((up == a).sum()),
+        ("ascending", -1): int((up == -a).sum()),
+        ("descending", 1): int((down == prev).sum()),
+        ("descending", -1): int((down == -prev).sum()),
+    }
+    (order, sign), best = max(results.items(), key=lambda kv: (kv[1], kv[0][1]))
+    # Order-free check: the balance moved by the sum of the amounts after the first row
+    # (ascending) or before the last (descending).
+    first, last = b[0], b[-1]
+    inner = a[1:].sum() if order == "ascending" else -a[:-1].sum()
+    total_ok = (last - first) == (inner * sign)
+    plus = max(results[("ascending", 1)], results[("descending", 1)])
+    minus = max(results[("ascending", -1)], results[("descending", -1)])
+    return Agreement(rows.height - 1, best, order, sign, bool(total_ok), plus, minus)
+
+
+def _amount_expr(layout: Any, amount_column: str | None, debit: str | None, credit: str | None) -> Any:
+    import polars as pl
+
+    zero = pl.lit(0).cast(pl.Decimal(18, 2))
+    if amount_column:
+        return parse_money(pl.col(amount_column), layout.decimal, layout.thousands)[0]
+    total = zero
+    for col, sign in ((debit, -1), (credit, 1)):
+        if col:
+            v = parse_money(pl.col(col), layout.decimal, layout.thousands)[0]
+            total = total + pl.when(v.is_not_null()).then(v.abs() * sign).otherwise(zero)
+    return total
+
+
+def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set[str]) -> str | None:
+    """Let the running balance choose the amount column(s) and sign; returns the evidence.
+
+    The header's choice stands unless it reproduces under half of at least MIN_STEPS
+    balance steps and another candidate reproduces at least 80%. A map that names the
+    amount columns is never overruled (its result is still checked, and warned about).
+    """
+    import polars as pl
+
+    if not layout.balance_column or named & {"amount_column", "debit_column", "credit_column", "invert_sign"}:
+        return None
+    balance = parse_money(pl.col(layout.balance_column), layout.decimal, layout.thousands)[0]
+    current = (layout.amount_column, layout.debit_column, layout.credit_column)
+    if layout.direction_column:
+        return None  # signs come from the flags; checked after the batch is built
+    cur = agreement(frame, _amount_expr(layout, *current), balance)
+    if cur.steps < MIN_STEPS or cur.plus >= 0.8 * cur.steps:
+        return None
+    money = [
+        c for c, f in facts.items() if is_money(f) and c not in (layout.balance_column, layout.date_column)
+    ] + [c for c in current if c and facts[c].filled == 0]
+    candidates: list[tuple[str | None, str | None, str | None]] = [(c, None, None) for c in money]
+    for d, c in permutations(money[:8], 2):
+        candidates.append((None, d, c))
+    if current not in candidates and any(current):
+        candidates.append(current)
+    if layout.debit_column and layout.credit_column:
+        # Debit and credit in the account holder's books (debit = money in): the balance tells.
+        candidates.append((None, layout.credit_column, layout.debit_column))
+    # Best first by steps reproduced, then unflipped over flipped, then the header's own choice.
+    scored = []
+    for i, cand in enumerate([current, *[c for c in candidates if c != current]]):
+        ag = agreement(frame, _amount_expr(layout, *cand), balance)
+        scored.append(((ag.plus, 1, -i), cand, ag, False))
+        scored.append(((ag.minus, 0, -i), cand, ag, True))
+    (agree, _, _), best, best_agreement, flipped = max(scored, key=lambda t: t[0])
+    if agree < 0.8 * cur.steps or agree <= cur.plus:
+        return None
+    layout.amount_column, layout.debit_column, layout.credit_column = best
+    if flipped:
+        layout.invert_sign = not layout.invert_sign
+    what = best[0] and f"column {best[0]!r}" or f"debit {best[1]!r} / credit {best[2]!r}"
+    return (
+        f"running balance: {what}{' with signs flipped' if flipped else ''} reproduces "
+        f"{agree} of {best_agreement.steps} balance steps"
+        + ("" if best == current else f" (the header's choice: {cur.plus})")
+    )
