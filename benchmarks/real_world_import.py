@@ -55,7 +55,7 @@ def compare(truth: dict[str, Any], rows: list[tuple[str, Decimal, str | None]]) 
             wanted.add(Decimal(truth["sum_cents"]).quantize(CENTS))
         ok = total in wanted and (truth.get("currency") is None or len(sums) <= 1)
     if not ok:
-        problems.append(f"sums {({k: str(v) for k, v in sums.items()})} want {truth.get('sums') or truth['sum']}")
+        problems.append(f"sums { ({k: str(v) for k, v in sums.items()}) } want {truth.get('sums') or truth['sum']}")
     dates = sorted(d for d, _, _ in rows)
     if rows and truth.get("first") and (dates[0], dates[-1]) != (truth["first"], truth["last"]):
         problems.append(f"dates {dates[0]}..{dates[-1]} want {truth['first']}..{truth['last']}")
@@ -145,13 +145,13 @@ def main() -> int:
     print("\n".join(lines))
     print(f"files scored: {n_tx} transaction exports, {n_refuse} to refuse ({elapsed:.0f} s)")
     share = exact / n_tx if n_tx else 0.0
-    print(
-        f"transaction files exact: {exact}/{n_tx} = {share:.1%} (target 95%) -> {'OK' if share >= 0.95 else 'BELOW'}"
-    )
+    print(f"transaction files exact: {exact}/{n_tx} = {share:.1%} (target 95%) -> {'OK' if share >= 0.95 else 'BELOW'}")
     print(f"wrong money: {wrong} (target 0) -> {'OK' if wrong == 0 else 'FAIL'}")
     print(f"refused transaction files: {tally[('tx', 'refused')]}")
-    print(f"files to refuse: refused {tally[('refuse', 'ok-refused')]}/{n_refuse}, "
-          f"imported {tally[('refuse', 'imported-should-refuse')]}")
+    print(
+        f"files to refuse: refused {tally[('refuse', 'ok-refused')]}/{n_refuse}, "
+        f"imported {tally[('refuse', 'imported-should-refuse')]}"
+    )
     print(f"bugs (tracebacks): {bugs} (target 0) -> {'OK' if bugs == 0 else 'FAIL'}")
     unsure = {s: v for (g, s), v in tally.items() if g == "unsure"}
     if unsure:

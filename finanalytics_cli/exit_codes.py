@@ -6,6 +6,7 @@ SUCCESS = 0
 UNEXPECTED = 1  # a bug
 USAGE = 2  # Typer/Click usage error
 ALERT_FOUND = 10  # `--fail-on` found an alert
+PARTIAL_IMPORT = 18  # `import` of several files: some imported, some failed
 INTERRUPTED = 130
 
 EXIT_CODES: dict[str, int] = {

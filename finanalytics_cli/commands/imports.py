@@ -21,6 +21,7 @@ FILE_COLUMNS = [
     "rejected",
     "pending_matched",
     "transfers_matched",
+    "currency",
     "import_id",
 ]
 
@@ -64,6 +65,13 @@ def import_command(
     drop_memos: bool = typer.Option(
         False, "--drop-memos", help="Data minimisation: store no memo (nor the raw line that holds it)."
     ),
+    currency: str = typer.Option(
+        None,
+        "--currency",
+        help=(
+            "The currency (ISO code, e.g. EUR) of CSV files that do not say theirs; a file that says another is refused."
+        ),
+    ),
 ) -> None:
     if paths_ and paths_[0] == "list":
         if len(paths_) > 1:
@@ -86,6 +94,7 @@ def import_command(
         maps_dir=paths().maps_dir,
         category_column=category_column,
         drop_memos=drop_memos,
+        currency=_currency_code(currency),
     )
     with open_store(create=True) as store, progress("Importing", total=len(sources)) as advance:
         results = import_sources(store, sources, options, on_file=lambda r: advance(1))
@@ -93,20 +102,28 @@ def import_command(
     for r in results:
         if r.status == "failed":
             warn(f"{r.file}: {r.error['message'] if r.error else 'failed'}")
-        elif r.rejected:
+            continue
+        if r.rejected:
             warn(f"{r.file}: {r.rejected} row(s) rejected (see rejected_rows in --json output)")
+        for w in r.warnings:
+            warn(f"{r.file}: {w}")
     totals = {
         k: sum(getattr(r, k) for r in results)
         for k in ("read", "added", "duplicate", "rejected", "pending_matched", "transfers_matched")
     }
     totals["files"] = len(results)
     totals["failed"] = len(failed)
+    totals["warnings"] = sum(len(r.warnings) for r in results)
     if dry_run:
         message("Dry run: nothing was stored.")
     emit(
         Result(
             "import",
-            {"files": results, "totals": totals},
+            {
+                "files": results,
+                "totals": totals,
+                "failed_files": [{"file": r.file, "error": r.error} for r in failed],
+            },
             meta={"dry_run": dry_run},
             columns=FILE_COLUMNS,
             rows_key="files",
@@ -114,9 +131,20 @@ def import_command(
         )
     )
     if failed:
-        from finanalytics_cli.exit_codes import exit_code_for
+        from finanalytics_cli.exit_codes import PARTIAL_IMPORT, exit_code_for
 
+        if len(failed) < len(results):
+            raise typer.Exit(PARTIAL_IMPORT)  # the others were imported: see failed_files
         raise typer.Exit(exit_code_for(failed[0].error["code"] if failed[0].error else "INVALID_INPUT"))
+
+
+def _currency_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise typer.BadParameter(f"--currency takes an ISO 4217 code such as EUR or USD, not {value!r}")
+    return code
 
 
 def _list_imports() -> None:

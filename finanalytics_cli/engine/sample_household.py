@@ -4,7 +4,7 @@ Three years (2023-11-01 .. 2026-10-31) of one household across four accounts, ea
 exported the way a different kind of bank does it:
 
 - ``checking_us.csv``: a US checking account, comma CSV, MM/DD/YYYY, newest first,
-  signed amounts and a running balance;
+  signed amounts and a running balance, the currency named in the header;
 - ``creditcard.ofx``: a credit card as OFX 2.x (XML);
 - ``savings.ofx``: a savings account as OFX 1.x (SGML, unclosed elements, CHARSET:1252);
 - ``girokonto_eu.csv``: a European account, Latin-1, semicolons, decimal commas, a
@@ -816,7 +816,7 @@ def _money_eu(x: Decimal) -> str:
 def render_checking(txs: list[Tx]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["Date", "Description", "Amount", "Balance"])
+    w.writerow(["Date", "Description", "Amount (USD)", "Balance (USD)"])
     bal = ACCOUNTS["checking"]["opening"]
     rows = []
     for t in txs:

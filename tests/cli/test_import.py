@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from finanalytics_cli.exit_codes import EXIT_CODES
+from finanalytics_cli.exit_codes import EXIT_CODES, PARTIAL_IMPORT
 from tests.engine.ingest.ofx_fixtures import SGML_CHECKING
 
 CHECKING = "Date,Description,Amount,Balance\n01/15/2024,PAYROLL,2450.00,3450.00\n01/16/2024,GROCER,-84.12,3365.88\n"
@@ -70,9 +70,20 @@ def test_bad_file_exit_code_and_store_unchanged(cli, tmp_path: Path) -> None:
 def test_one_bad_file_among_many(cli, exports: Path) -> None:
     (exports / "junk.csv").write_bytes(b"\x00\x01\x02" * 200)
     result = cli("import", str(exports), "--account", "Checking", "--json")
-    assert result.exit_code == EXIT_CODES["INVALID_INPUT"]
+    # Some files imported, one failed: its own exit code, and the envelope names the file.
+    assert result.exit_code == PARTIAL_IMPORT
     data = json.loads(result.stdout)["data"]
     assert data["totals"]["failed"] == 1 and data["totals"]["added"] == 6
+    [failed] = data["failed_files"]
+    assert failed["file"].endswith("junk.csv") and failed["error"]["code"] == "INVALID_INPUT"
+    assert [f["status"] for f in data["files"] if f["file"].endswith("junk.csv")] == ["failed"]
+    assert all(Path(f["file"]).parent == exports for f in data["files"])
+    # Every file failing gives the error's own exit code.
+    only_junk = exports / "only"
+    only_junk.mkdir()
+    (only_junk / "a.csv").write_bytes(b"\x00\x01" * 300)
+    (only_junk / "b.csv").write_bytes(b"\x00\x02" * 300)
+    assert cli("import", str(only_junk), "--account", "Checking", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
 
 
 def test_ambiguous_layout_prints_the_map(cli, tmp_path: Path) -> None:

@@ -43,8 +43,13 @@ PENDING_WORDS = (
 def empty_batch() -> Any:
     import polars as pl
 
-    types = {"Int64": pl.Int64, "Date": pl.Date, "Decimal": pl.Decimal(18, 2), "String": pl.String,
-             "Boolean": pl.Boolean}
+    types = {
+        "Int64": pl.Int64,
+        "Date": pl.Date,
+        "Decimal": pl.Decimal(18, 2),
+        "String": pl.String,
+        "Boolean": pl.Boolean,
+    }
     return pl.DataFrame(schema={k: types[v] for k, v in BATCH_SCHEMA.items()})
 
 
@@ -66,11 +71,16 @@ def _amount(frame: Any, layout: CsvLayout) -> tuple[Any, list[Any], list[Any]]:
             unsigned_is_debit = not marked[1]
             amount = pl.when(credit_suffix(col)).then(v.abs())
             amount = amount.otherwise(-v.abs() if unsigned_is_debit else v)
-            layout.evidence["sign"] = "'CR' marks credits" + ("; unmarked amounts are debits" if unsigned_is_debit else "")
+            layout.evidence["sign"] = "'CR' marks credits" + (
+                "; unmarked amounts are debits" if unsigned_is_debit else ""
+            )
         if layout.direction_column:
             d = pl.col(layout.direction_column).str.strip_chars().str.to_lowercase()
             amount = (
-                pl.when(d.is_in(list(DEBIT_WORDS))).then(-v.abs()).when(d.is_in(list(CREDIT_WORDS))).then(v.abs())
+                pl.when(d.is_in(list(DEBIT_WORDS)))
+                .then(-v.abs())
+                .when(d.is_in(list(CREDIT_WORDS)))
+                .then(v.abs())
                 .otherwise(v)
             )
     else:
@@ -135,9 +145,9 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
             else pl.lit(layout.currency, pl.String)
         ).alias("currency"),
         pending.alias("is_pending"),
-        (pl.col(layout.reference_column).str.strip_chars() if layout.reference_column else pl.lit(None, pl.String)).alias(
-            "fitid"
-        ),
+        (
+            pl.col(layout.reference_column).str.strip_chars() if layout.reference_column else pl.lit(None, pl.String)
+        ).alias("fitid"),
         raw.alias("raw_row"),
         (pl.col(layout.category_column).str.strip_chars() if layout.category_column else pl.lit(None, pl.String)).alias(
             "category_label"
@@ -209,8 +219,14 @@ def _take_records(work: Any) -> list[dict[str, Any]]:
 
     records = work.filter(pl.col("_record").is_not_null())
     return [
-        {"line_no": r["line_no"], "kind": r["_record"], "date": r["posted_date"], "amount": r["amount"],
-         "currency": r["currency"], "text": (r["payee_raw"] or r["memo"] or "")[:80]}
+        {
+            "line_no": r["line_no"],
+            "kind": r["_record"],
+            "date": r["posted_date"],
+            "amount": r["amount"],
+            "currency": r["currency"],
+            "text": (r["payee_raw"] or r["memo"] or "")[:80],
+        }
         for r in records.iter_rows(named=True)
     ]
 
@@ -227,8 +243,11 @@ def _check_records(parsed: ParsedExport, excluded: list[dict[str, Any]]) -> None
         opening = next((r for r in rows if r["kind"] == "opening"), None)
         closing = next((r for r in reversed(rows) if r["kind"] == "closing"), None)
         if closing:
-            parsed.checks["closing_balance"] = {"date": closing["date"], "amount": abs(closing["amount"]),
-                                                "text": closing["text"]}
+            parsed.checks["closing_balance"] = {
+                "date": closing["date"],
+                "amount": abs(closing["amount"]),
+                "text": closing["text"],
+            }
         if opening and closing and frame.height:
             import polars as pl
 

@@ -114,9 +114,30 @@ def decide_date_format(values: Any, name: str, column: str, layout: CsvLayout, h
 
 
 _NON_ENGLISH = {
-    "datum", "buchungstag", "fecha", "data", "montant", "betrag", "importe", "bedrag", "importo",
-    "date d'operation", "libelle", "omschrijving", "saldo", "solde", "castka", "kwota", "osszeg", "belopp",
-    "belop", "bel0b", "dato", "maara", "suma", "valuta",
+    "datum",
+    "buchungstag",
+    "fecha",
+    "data",
+    "montant",
+    "betrag",
+    "importe",
+    "bedrag",
+    "importo",
+    "date d'operation",
+    "libelle",
+    "omschrijving",
+    "saldo",
+    "solde",
+    "castka",
+    "kwota",
+    "osszeg",
+    "belopp",
+    "belop",
+    "bel0b",
+    "dato",
+    "maara",
+    "suma",
+    "valuta",
 }
 
 
@@ -125,7 +146,11 @@ def date_hints(header: list[str], text_sample: str, layout: CsvLayout, currencie
     known = known_export(header)
     if known:
         name, order = known
-        return {"day_first": order == "day", "month_first": order == "month", "why": f"day/month order of {name} exports"}
+        return {
+            "day_first": order == "day",
+            "month_first": order == "month",
+            "why": f"day/month order of {name} exports",
+        }
     non_english = any(normalise_header(h) in _NON_ENGLISH for h in header)
     day_first = (
         non_english
@@ -228,8 +253,9 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
             raise InvalidInput(f"{name}: --map names memo column {col!r}, which the file does not have")
     if frame.height == 0:
         if header and layout.date_column and (layout.amount_column or layout.debit_column or layout.credit_column):
-            return ParsedExport(frame=empty_batch(), layout=layout.describe(), map_toml=layout.to_toml(),
-                                checks={"empty": True})
+            return ParsedExport(
+                frame=empty_batch(), layout=layout.describe(), map_toml=layout.to_toml(), checks={"empty": True}
+            )
         raise InvalidInput(f"{name}: no transactions in the file")
 
     facts = column_facts(frame, columns)
@@ -249,9 +275,17 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
             raise InvalidInput(f"{name}: not a transaction export: no header and no column of dates")
         if problem:
             money = [c for c, f in facts.items() if f.money >= 0.9 and c != layout.date_column]
-            raise ambiguous(name, problem, layout, {"header_line": 0, "amount_column": None,
-                                                   "debit_column": money[0] if money else None,
-                                                   "credit_column": money[1] if len(money) > 1 else None})
+            raise ambiguous(
+                name,
+                problem,
+                layout,
+                {
+                    "header_line": 0,
+                    "amount_column": None,
+                    "debit_column": money[0] if money else None,
+                    "credit_column": money[1] if len(money) > 1 else None,
+                },
+            )
     if layout.date_column is None or not (layout.amount_column or layout.debit_column or layout.credit_column):
         missing = "date" if layout.date_column is None else "amount"
         raise InvalidInput(
@@ -263,7 +297,9 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
         layout.evidence.setdefault("columns", note)
 
     sample_text = text[:20_000]
-    money_cols = [c for c in (layout.amount_column, layout.debit_column, layout.credit_column, layout.balance_column) if c]
+    money_cols = [
+        c for c in (layout.amount_column, layout.debit_column, layout.credit_column, layout.balance_column) if c
+    ]
     if "decimal" not in named:
         flow_cols = [c for c in money_cols if c != layout.balance_column]
         probe = [frame[c] for c in flow_cols]

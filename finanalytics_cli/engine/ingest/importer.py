@@ -327,15 +327,15 @@ def _csv_account(store: Any, options: ImportOptions, parsed: ParsedExport, name:
     if options.account:
         return options.account.strip()
     if parsed.account_hint:
-        row = con.execute(
-            "SELECT name FROM accounts WHERE external_id = ? LIMIT 1", [parsed.account_hint]
-        ).fetchone()
+        row = con.execute("SELECT name FROM accounts WHERE external_id = ? LIMIT 1", [parsed.account_hint]).fetchone()
         if row:
             return row[0]
         return f"Account ****{parsed.account_hint[-4:]}"
     rows = con.execute("SELECT name, currency FROM accounts ORDER BY account_id").fetchall()
     if len(rows) == 1 and parsed.currency and rows[0][1] == parsed.currency:
-        parsed.warnings.append(f"no --account given: imported into {rows[0][0]!r}, the store's one {parsed.currency} account")
+        parsed.warnings.append(
+            f"no --account given: imported into {rows[0][0]!r}, the store's one {parsed.currency} account"
+        )
         return rows[0][0]
     known = f" (accounts: {', '.join(r[0] for r in rows)})" if rows else ""
     raise InvalidInput(f"{name}: which account is this CSV export from? pass --account NAME{known}")
@@ -391,13 +391,15 @@ def _load_csv(con: Any, parsed: ParsedExport, account: str, import_id: int, resu
             [currency, account_id, UNKNOWN_CURRENCY],
         )
         if n:
-            parsed.warnings.append(f"{n} earlier row(s) of {account!r} whose files did not say a currency are now {currency}")
+            parsed.warnings.append(
+                f"{n} earlier row(s) of {account!r} whose files did not say a currency are now {currency}"
+            )
         acct_currency = currency
     result.currency, result.currency_source = acct_currency, source
     if acct_currency == UNKNOWN_CURRENCY:
         parsed.warnings.append(
             "the file does not say its currency: amounts are stored with currency XXX (unknown); "
-            "say it with --currency CODE (or currency = \"EUR\" in a --map)"
+            'say it with --currency CODE (or currency = "EUR" in a --map)'
         )
     if "category_label" in frame.columns and frame["category_label"].drop_nulls().len():
         frame = _apply_labels(con, frame, result)
@@ -479,8 +481,17 @@ def _load_ofx(
                 "UPDATE accounts SET external_id = coalesce(external_id, ?) WHERE account_id = ?",
                 [st.account_id, account_id],
             )
+        acct_currency = con.execute("SELECT currency FROM accounts WHERE account_id = ?", [account_id]).fetchone()[0]
+        if acct_currency != st.currency and UNKNOWN_CURRENCY not in (acct_currency, st.currency):
+            raise InvalidInput(
+                f"{result.file}: the statement is in {st.currency} (CURDEF), but account {name!r} is in "
+                f"{acct_currency}: pass --account with the right account"
+            )
+        result.warnings.extend(st.warnings)
+        result.currency = st.currency if st.currency != UNKNOWN_CURRENCY else acct_currency
+        result.currency_source = "the OFX CURDEF" if st.currency != UNKNOWN_CURRENCY else None
         frame = batch_frame(st.transactions)
-        stats = load_batch(con, account_id, import_id, frame, st.currency)
+        stats = load_batch(con, account_id, import_id, frame, result.currency)
         _record_rejects(con, import_id, st.rejected, result)
         result.read += stats.read + len(st.rejected)
         result.added += stats.added
@@ -543,10 +554,11 @@ def _save_map(con: Any, options: ImportOptions, parsed: ParsedExport, account: s
 
 # -- history and undo -------------------------------------------------------------------
 def list_imports(con: Any) -> list[dict[str, Any]]:
+    """The import history; ``warnings`` are the checks that disagreed when the file came in."""
     rows = con.execute(
         """
         SELECT i.import_id, i.created_at, i.source_name, i.source_format, coalesce(a.name, '(several)'),
-               i.rows_read, i.rows_added, i.rows_duplicate, i.rows_rejected, i.status, i.undone_at
+               i.rows_read, i.rows_added, i.rows_duplicate, i.rows_rejected, i.status, i.undone_at, i.layout
         FROM imports i LEFT JOIN accounts a USING (account_id)
         WHERE i.status <> 'running' ORDER BY i.import_id
         """
@@ -564,7 +576,17 @@ def list_imports(con: Any) -> list[dict[str, Any]]:
         "status",
         "undone_at",
     ]
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    out = []
+    for r in rows:
+        item = dict(zip(keys, r[:-1], strict=True))
+        try:
+            stored = json.loads(r[-1]) if r[-1] else {}
+        except ValueError:
+            stored = {}
+        item["currency"] = stored.get("currency")
+        item["warnings"] = stored.get("warnings") or []
+        out.append(item)
+    return out
 
 
 def undo_import(store: Any, import_id: int) -> dict[str, Any]:

@@ -5,6 +5,11 @@ or missing headers, no SIGNON, unclosed elements, junk after ``</OFX>``. This re
 tokenises tags itself and builds a tree, closing leaf elements that SGML leaves open;
 it never expands entities beyond the five XML ones (no DTDs, no external entities), so
 hostile files cannot blow up memory. ofxtools is GPL-3.0 (not usable in an MIT project).
+
+Comments (``<!-- ... -->``) are removed before tokenising (what a comment hides is not
+in the statement) and CDATA sections (``<NAME><![CDATA[AMAZON & CO]]>``) become the
+text they wrap. Investment statements are imported only when they are a cash account in
+disguise (bank transactions and nothing else); brokerage activity is not a bank statement.
 """
 
 from __future__ import annotations
@@ -19,25 +24,32 @@ from typing import Any
 from finanalytics_cli.engine.errors import InvalidInput
 
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_.]*)\s*(/?)>([^<]*)", re.S)
-_HEADER_CHARSET = re.compile(r"CHARSET\s*:\s*([A-Za-z0-9_-]+)", re.I)
-_XML_ENCODING = re.compile(r"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9_-]+)[\"']", re.I)
+_HEADER_CHARSET = re.compile(r"^\s*CHARSET\s*:\s*([A-Za-z0-9_-]+)", re.I | re.M)
+_HEADER_ENCODING = re.compile(r"^\s*ENCODING\s*:\s*([A-Za-z0-9_-]+)", re.I | re.M)
+_XML_ENCODING = re.compile(r"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9_.:-]+)[\"']", re.I)
 _OFX_DATE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})")
 
+# OFX 1.x CHARSET values that are not a Python codec name as written. Others ("1250",
+# "WINDOWS-1257", "ISO-8859-2") are handed on as declared; decode_export checks them.
 _CHARSETS = {
-    "1252": "cp1252",
-    "ISO-8859-1": "latin-1",
     "8859-1": "latin-1",
-    "UTF-8": "utf-8",
+    "UNICODE": "utf-8",
     "NONE": None,
     "USASCII": None,
     "US-ASCII": None,
     "ASCII": None,
-    "UNICODE": "utf-8",
-    "CP1252": "cp1252",
-    "WINDOWS-1252": "cp1252",
-    "437": "cp437",
-    "850": "cp850",
 }
+
+# Elements that hold a value, never other elements. In SGML an empty one (``<NAME>`` with
+# nothing after it) must not swallow the elements that follow it.
+_LEAVES = frozenset(
+    """TRNTYPE DTPOSTED DTUSER DTAVAIL TRNAMT FITID CORRECTFITID CORRECTACTION SRVRTID CHECKNUM
+    REFNUM SIC PAYEEID NAME EXTDNAME MEMO CURDEF CURSYM CURRATE BANKID BRANCHID ACCTID ACCTTYPE
+    ACCTKEY BROKERID BALAMT DTASOF DTSTART DTEND CODE SEVERITY MESSAGE DTSERVER LANGUAGE DTPROFUP
+    DTACCTUP ORG FID TRNUID CLTCOOKIE MKTGINFO""".split()
+)
+# What an investment statement's transaction list may hold and still be a cash account.
+_CASH_ONLY = frozenset({"DTSTART", "DTEND", "INVBANKTRAN"})
 
 
 @dataclass
@@ -81,18 +93,63 @@ def looks_like_ofx(head: bytes) -> bool:
 
 
 def declared_encoding(data: bytes) -> str | None:
-    head = data[:2048].decode("ascii", errors="ignore")
+    """The encoding an OFX header declares (the XML declaration, or OFX 1.x ENCODING and
+    CHARSET), or None. decode_export checks it against the bytes: a declaration the bytes
+    contradict loses to them."""
+    head = data[:4096].decode("ascii", errors="ignore")
+    start = head.upper().find("<OFX>")
+    if start >= 0:
+        head = head[:start]  # only the header: a memo saying "charset:" declares nothing
     m = _XML_ENCODING.search(head)
     if m:
         return m.group(1)
+    m = _HEADER_ENCODING.search(head)
+    if m and m.group(1).upper().replace("-", "") in ("UTF8", "UNICODE"):
+        return "utf-8"  # ENCODING:UTF-8 makes CHARSET irrelevant
     m = _HEADER_CHARSET.search(head)
     if m:
-        return _CHARSETS.get(m.group(1).upper(), None)
+        value = m.group(1).upper()
+        if value in _CHARSETS:
+            return _CHARSETS[value]
+        return f"cp{value}" if value.isdigit() else value  # "1252" is Windows code page 1252
     return None
+
+
+def strip_markup(text: str) -> str:
+    """Remove comments and unwrap CDATA sections (their text escaped, as element text is).
+
+    A comment with no end runs to the end of the file. Scans with str.find, so many
+    unclosed ``<!--`` cannot make it quadratic.
+    """
+    if "<!" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while True:
+        i = text.find("<!", pos)
+        if i < 0:
+            out.append(text[pos:])
+            break
+        out.append(text[pos:i])
+        if text.startswith("<!--", i):
+            j = text.find("-->", i + 4)
+            if j < 0:
+                break
+            pos = j + 3
+        elif text.startswith("<![CDATA[", i):
+            j = text.find("]]>", i + 9)
+            end = len(text) if j < 0 else j
+            out.append(html.escape(text[i + 9 : end], quote=False))
+            pos = len(text) if j < 0 else j + 3
+        else:  # <!DOCTYPE ...> and the like: left for the tokeniser to skip
+            out.append("<!")
+            pos = i + 2
+    return "".join(out)
 
 
 def parse_tree(text: str, name: str) -> Node:
     """Build the element tree of the <OFX> body."""
+    text = strip_markup(text)
     start = re.search(r"<OFX>", text, re.I)
     if not start:
         raise InvalidInput(f"{name}: not an OFX file (no <OFX> element)")
@@ -120,7 +177,7 @@ def parse_tree(text: str, name: str) -> Node:
         if value:
             # SGML leaf (<TRNAMT>-12.00) or XML leaf (<TRNAMT>-12.00</TRNAMT>): a leaf either way.
             node.text = html.unescape(value)
-        else:
+        elif tag not in _LEAVES:
             stack.append(node)
     ofx = root.find("OFX")
     if ofx is None:
@@ -174,6 +231,9 @@ class OfxStatement:
     transactions: list[dict[str, Any]]
     rejected: list[tuple[int, str, str]]
     available_balance: Decimal | None = None  # a card's available credit (AVAILBAL)
+    # What the reader noticed without refusing the file (note rows dropped, a brokerage
+    # statement skipped, no CURDEF), each one sentence naming the file: for FileImport.warnings.
+    warnings: list[str] = field(default_factory=list)
 
 
 def _status_error(ofx: Node, name: str) -> None:
@@ -188,11 +248,22 @@ def _status_error(ofx: Node, name: str) -> None:
                 )
 
 
+_LABELS = {"bank": "bank", "creditcard": "credit-card", "investment": "investment"}
+
+
 def read_statements(text: str, name: str) -> list[OfxStatement]:
+    """The bank, credit-card and cash-account statements of an OFX file.
+
+    Refuses (InvalidInput) a file whose statements are all investment (brokerage)
+    statements, and a bank or card statement with neither an account nor a currency (a
+    damaged file: nothing of it is imported). A brokerage statement next to bank or card
+    statements is skipped, and said so in the first statement's ``warnings``.
+    """
     ofx = parse_tree(text, name)
     _status_error(ofx, name)
     org = ofx.value("SIGNONMSGSRSV1/SONRS/FI/ORG")
     statements: list[OfxStatement] = []
+    skipped: list[str] = []
     for kind, tag, acct_tag in (
         ("bank", "STMTRS", "BANKACCTFROM"),
         ("creditcard", "CCSTMTRS", "CCACCTFROM"),
@@ -200,45 +271,34 @@ def read_statements(text: str, name: str) -> list[OfxStatement]:
     ):
         for st in ofx.iter(tag):
             acct = st.find(acct_tag)
-            currency = (st.value("CURDEF") or "USD").upper()[:3]
-            txs: list[dict[str, Any]] = []
-            rejected: list[tuple[int, str, str]] = []
-            for i, tr in enumerate(st.iter("STMTTRN"), start=1):
-                raw = "; ".join(f"{c.tag}={c.text}" for c in tr.children if c.text)
-                posted = parse_ofx_date(tr.value("DTPOSTED")) or parse_ofx_date(tr.value("DTUSER"))
-                amount = parse_ofx_amount(tr.value("TRNAMT"))
-                if posted is None:
-                    rejected.append((i, f"invalid or missing DTPOSTED {tr.value('DTPOSTED')!r}", raw))
-                    continue
-                if amount is None:
-                    rejected.append((i, f"invalid or missing TRNAMT {tr.value('TRNAMT')!r}", raw))
-                    continue
-                payee = tr.value("NAME") or tr.value("PAYEE/NAME") or tr.value("MEMO")
-                memo = tr.value("MEMO")
-                tx_currency = (tr.value("CURRENCY/CURSYM") or tr.value("ORIGCURRENCY/CURSYM") or currency).upper()[:3]
-                txs.append(
-                    {
-                        "line_no": i,
-                        "posted_date": posted,
-                        "amount": amount,
-                        "payee_raw": payee,
-                        "memo": memo if memo != payee else None,
-                        "fitid": tr.value("FITID"),
-                        "currency": tx_currency,
-                        "balance": None,
-                        "is_pending": False,
-                        "raw_row": raw,
-                        "trntype": (tr.value("TRNTYPE") or "").upper(),
-                    }
+            account_id = acct.value("ACCTID") if acct else None
+            if kind == "investment" and not _is_cash_account(st):
+                skipped.append(f"account ending {account_id[-4:]}" if account_id else "no account number")
+                continue
+            curdef = st.value("CURDEF")
+            if account_id is None and curdef is None:
+                raise InvalidInput(
+                    f"{name}: a {_LABELS[kind]} statement has no account ({acct_tag}) and no currency (CURDEF), "
+                    "so the file is damaged and nothing was imported"
                 )
-            if kind == "investment" and not txs:
-                continue  # positions and trades only: no cash transactions to import
+            currency = (curdef or "XXX").upper()[:3]  # ISO 4217's "no currency": never a guess
+            txs, rejected, notes = _transactions(st, currency)
+            warnings = []
+            if curdef is None:
+                warnings.append(
+                    f"{name}: a {_LABELS[kind]} statement has no currency (CURDEF): "
+                    "amounts are stored with currency XXX (unknown)"
+                )
+            if notes:
+                warnings.append(
+                    f"{name}: {notes} zero-amount note row(s) dated like the transaction before them were skipped"
+                )
             ledger = st.find("LEDGERBAL")
             avail = st.find("AVAILBAL")
             statements.append(
                 OfxStatement(
                     kind=kind,
-                    account_id=acct.value("ACCTID") if acct else None,
+                    account_id=account_id,
                     bank_id=acct.value("BANKID") if acct else None,
                     account_type=(acct.value("ACCTTYPE") if acct else None) or kind,
                     currency=currency,
@@ -248,13 +308,76 @@ def read_statements(text: str, name: str) -> list[OfxStatement]:
                     transactions=txs,
                     rejected=rejected,
                     available_balance=parse_ofx_amount(avail.value("BALAMT")) if avail else None,
+                    warnings=warnings,
                 )
             )
     if not statements:
-        if ofx.iter("INVSTMTRS"):
+        if skipped:
             raise InvalidInput(
-                f"{name}: an investment statement with no cash transactions; "
-                "only bank and credit-card statements are imported"
+                f"{name}: an investment (brokerage) statement, not a bank or card statement, so nothing was imported"
             )
         raise InvalidInput(f"{name}: the OFX file holds no bank or credit-card statement")
+    if skipped:
+        statements[0].warnings.append(
+            f"{name}: {len(skipped)} investment (brokerage) statement(s) ({', '.join(skipped)}) skipped; "
+            "only the bank and card statements were imported"
+        )
     return statements
+
+
+def _is_cash_account(st: Node) -> bool:
+    """An investment statement that is a cash account: bank transactions, no securities."""
+    has_cash = False
+    for tranlist in st.findall("INVTRANLIST"):
+        for child in tranlist.children:
+            if child.tag not in _CASH_ONLY:
+                return False  # a buy, sell, income, reinvestment, transfer of securities ...
+            has_cash = has_cash or child.tag == "INVBANKTRAN"
+    for holdings in ("INVPOSLIST", "INVOOLIST"):
+        node = st.find(holdings)
+        if node is not None and node.children:
+            return False  # positions or open orders: a brokerage account
+    return has_cash
+
+
+def _transactions(st: Node, currency: str) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]], int]:
+    """(transactions, rejected rows, note rows skipped) of one statement."""
+    txs: list[dict[str, Any]] = []
+    rejected: list[tuple[int, str, str]] = []
+    notes = 0
+    last_posted: str | None = None
+    for i, tr in enumerate(st.iter("STMTTRN"), start=1):
+        raw = "; ".join(f"{c.tag}={c.text}" for c in tr.children if c.text)
+        posted_text = tr.value("DTPOSTED")
+        posted = parse_ofx_date(posted_text) or parse_ofx_date(tr.value("DTUSER"))
+        amount = parse_ofx_amount(tr.value("TRNAMT"))
+        if posted is None:
+            rejected.append((i, f"invalid or missing DTPOSTED {posted_text!r}", raw))
+            continue
+        if amount is None:
+            rejected.append((i, f"invalid or missing TRNAMT {tr.value('TRNAMT')!r}", raw))
+            continue
+        if amount == 0 and posted_text is not None and posted_text == last_posted:
+            # Banks add zero-amount "comment" rows stamped like the transaction they annotate.
+            notes += 1
+            continue
+        last_posted = posted_text
+        name_ = tr.value("NAME") or tr.value("PAYEE/NAME")
+        memo = tr.value("MEMO")
+        tx_currency = (tr.value("CURRENCY/CURSYM") or tr.value("ORIGCURRENCY/CURSYM") or currency).upper()[:3]
+        txs.append(
+            {
+                "line_no": i,
+                "posted_date": posted,
+                "amount": amount,
+                "payee_raw": name_ or memo,  # no NAME: the memo is all there is to say who
+                "memo": None if memo == name_ else memo,  # kept, unless it repeats NAME
+                "fitid": tr.value("FITID"),
+                "currency": tx_currency,
+                "balance": None,
+                "is_pending": False,
+                "raw_row": raw,
+                "trntype": (tr.value("TRNTYPE") or "").upper(),
+            }
+        )
+    return txs, rejected, notes

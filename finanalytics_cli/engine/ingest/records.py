@@ -10,13 +10,42 @@ from finanalytics_cli.engine.errors import InvalidInput
 
 _SECURITY = {"symbol", "ticker", "cusip", "isin", "security", "security id", "fund", "instrument", "stock"}
 _HOLDING = {
-    "quantity", "qty", "shares", "units", "price", "share price", "unit price", "total shares", "market value",
-    "cost basis", "exchange quantity",
+    "quantity",
+    "qty",
+    "shares",
+    "units",
+    "price",
+    "share price",
+    "unit price",
+    "total shares",
+    "market value",
+    "cost basis",
+    "exchange quantity",
 }
 _TRADE_ACTIONS = {
-    "buy", "sell", "div", "dividend", "reinvest", "reinvestment", "reinvest dividend", "bought", "sold",
-    "stock split", "buy to open", "sell to close", "buy to close", "sell to open", "sell short", "short sale",
-    "exercise", "assignment", "expired", "qualified dividend", "cash dividend", "capital gain", "long term cap gain",
+    "buy",
+    "sell",
+    "div",
+    "dividend",
+    "reinvest",
+    "reinvestment",
+    "reinvest dividend",
+    "bought",
+    "sold",
+    "stock split",
+    "buy to open",
+    "sell to close",
+    "buy to close",
+    "sell to open",
+    "sell short",
+    "short sale",
+    "exercise",
+    "assignment",
+    "expired",
+    "qualified dividend",
+    "cash dividend",
+    "capital gain",
+    "long term cap gain",
     "short term cap gain",
 }
 _CRYPTO = {"txhash", "tx hash", "transaction hash", "sent currency", "received currency", "wallet address"}
@@ -81,8 +110,14 @@ _BALANCE_RECORD = (
     r"ing[åa]ende saldo|utg[åa]ende saldo|inng[åa]ende saldo|alkusaldo|loppusaldo|primosaldo|ultimosaldo)"
     r"(?:\s+(?:am|per|au|al|at|on|as of|du|vom|z dne|dne|na dzie[ńn]|zum))?[\s\d.,:/()-]*$"
 )
-_OPENING = r"(?i)opening|brought|previous|starting|beginning|start|anfang|alter|anterior|inicial|initial|pr[ée]c|ancien|begin|iniziale|prad|pocz|otwarcia|po[čc][áa]t|nyit|ing[åa]|inng|alku|primo"
-_CLOSING = r"(?i)closing|carried|new balance|ending|end balance|endsaldo|schluss|neuer|kontostand|final|actual|nouveau|solde au|eind|finale|contabile|pabaig|ko[ńn]c|zamkn|kone[čc]|z[áa]r[óo]|utg|loppu|ultimo"
+_OPENING = (
+    r"(?i)opening|brought|previous|starting|beginning|start|anfang|alter|anterior|inicial|initial|pr[ée]c|ancien|"
+    r"begin|iniziale|prad|pocz|otwarcia|po[čc][áa]t|nyit|ing[åa]|inng|alku|primo"
+)
+_CLOSING = (
+    r"(?i)closing|carried|new balance|ending|end balance|endsaldo|schluss|neuer|kontostand|final|actual|nouveau|"
+    r"solde au|eind|finale|contabile|pabaig|ko[ńn]c|zamkn|kone[čc]|z[áa]r[óo]|utg|loppu|ultimo"
+)
 _TURNOVER = r"(?i)apyvarta|turnover|umsatz|summe|gesamt|total|sum"
 
 

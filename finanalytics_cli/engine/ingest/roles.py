@@ -105,8 +105,16 @@ def check_named_roles(layout: Any, facts: dict[str, ColumnFacts], named: set[str
             layout.amount_column = money[0]
             notes.append(f"amounts read from column {money[0]!r}, the one column of money (by content)")
     if layout.payee_column is None and "payee_column" not in named:
-        used = {layout.date_column, layout.amount_column, layout.debit_column, layout.credit_column,
-                layout.balance_column, layout.currency_column, layout.direction_column, layout.status_column}
+        used = {
+            layout.date_column,
+            layout.amount_column,
+            layout.debit_column,
+            layout.credit_column,
+            layout.balance_column,
+            layout.currency_column,
+            layout.direction_column,
+            layout.status_column,
+        }
         texts = [f for c, f in facts.items() if c not in used and not is_money(f) and not is_date(f) and f.filled]
         if texts:
             layout.payee_column = max(texts, key=lambda f: f.text_length * f.filled).name
@@ -212,9 +220,9 @@ def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set
     cur = agreement(frame, _amount_expr(layout, *current), balance)
     if cur.steps < MIN_STEPS or cur.plus >= 0.8 * cur.steps:
         return None
-    money = [
-        c for c, f in facts.items() if is_money(f) and c not in (layout.balance_column, layout.date_column)
-    ] + [c for c in current if c and facts[c].filled == 0]
+    money = [c for c, f in facts.items() if is_money(f) and c not in (layout.balance_column, layout.date_column)] + [
+        c for c in current if c and facts[c].filled == 0
+    ]
     candidates: list[tuple[str | None, str | None, str | None]] = [(c, None, None) for c in money]
     for d, c in permutations(money[:8], 2):
         candidates.append((None, d, c))
