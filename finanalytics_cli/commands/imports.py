@@ -69,7 +69,8 @@ def import_command(
         None,
         "--currency",
         help=(
-            "The currency (ISO code, e.g. EUR) of CSV files that do not say theirs; a file that says another is refused."
+            "The currency (ISO code, e.g. EUR) of CSV files that do not say theirs; "
+            "a file that says another is refused."
         ),
     ),
 ) -> None:
