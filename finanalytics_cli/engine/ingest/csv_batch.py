@@ -302,7 +302,7 @@ def finish(batch: Any, layout: CsvLayout, rejected: list[Rejected], skipped: int
     if layout.balance_column:
         checks["balance"] = balance_check(batch)
         b = checks["balance"]
-        if b["checked"] and b["mismatches"] > 0.1 * b["checked"] and not b["total_agrees"]:
+        if b["checked"] and b["mismatches"] > 0.1 * b["checked"]:
             warnings.append(
                 f"the running balance in column {layout.balance_column!r} disagrees with the amounts on "
                 f"{b['mismatches']} of {b['checked']} rows: check the amounts and signs (a --map can name the columns)"

@@ -270,11 +270,25 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
                 f"{layout.amount_column!r} by content (the header does not line up with the rows)"
             )
     else:
-        problem = headerless_roles(layout, facts)
+        problem = headerless_roles(layout, facts, frame)
         if problem == "no column of dates":
-            raise InvalidInput(f"{name}: not a transaction export: no header and no column of dates")
+            datish = [c for c, f in facts.items() if f.filled > 0.9 and _looks_like_dates(frame[c])]
+            if not datish:
+                raise InvalidInput(f"{name}: not a transaction export: no header and no column of dates")
+            example = frame[datish[0]].drop_nulls().head(1).to_list()
+            raise ambiguous(
+                name,
+                f"no header, and the dates in {datish[0]} (e.g. {example[0]!r}) match no known format: "
+                "set date_format",
+                layout,
+                {"header_line": 0, "date_column": datish[0], "date_format": "%d/%m/%Y"},
+            )
         if problem:
             money = [c for c, f in facts.items() if f.money >= 0.9 and c != layout.date_column]
+            # The suggested map must import the file: it carries the decimal mark too.
+            decided = decide_decimal([frame[c] for c in money], layout.delimiter)
+            if not isinstance(decided, str):
+                layout.decimal, layout.thousands, _ = decided
             raise ambiguous(
                 name,
                 problem,
@@ -349,6 +363,12 @@ _ROLE_ATTRS = {
     "account": "account_column",
     "value_date": "value_date_column",
 }
+
+
+def _looks_like_dates(values: Any) -> bool:
+    """Digits in three groups split by one separator ("10/2009/09"): dates in a format we do not know."""
+    s = values.drop_nulls().str.strip_chars()
+    return s.len() > 0 and bool(s.str.contains(r"^\d{1,4}([./-])\d{1,4}([./-])\d{1,4}$").mean() >= 0.9)
 
 
 def _assign(layout: CsvLayout, role_cols: dict[str, str]) -> None:

@@ -218,6 +218,11 @@ def from_header(header: list[str]) -> str | None:
         for code in re.findall(r"(?:^|[\s(\[/_-])([A-Za-z]{3})(?=$|[\s)\]/_.-])", h.strip()):
             if code.upper() in ISO_CODES and (code.isupper() or re.search(r"[(\[]" + code + r"[)\]]", h)):
                 found.add(code.upper())
+        # "Betrag (€)", "Amount ($)": a symbol in parentheses names the currency too.
+        for sym in re.findall(r"[(\[]\s*([^\w\s()\[\]]{1,3}|zł|Kč|Ft)\s*[)\]]", h):
+            code = dict(SYMBOLS).get(sym)
+            if code:
+                found.add(code)
     return found.pop() if len(found) == 1 else None
 
 

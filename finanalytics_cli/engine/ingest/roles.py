@@ -121,9 +121,28 @@ def check_named_roles(layout: Any, facts: dict[str, ColumnFacts], named: set[str
     return notes
 
 
-def headerless_roles(layout: Any, facts: dict[str, ColumnFacts]) -> str | None:
+def _amount_and_balance(frame: Any, layout: Any, a: str, b: str) -> tuple[str, str]:
+    """Of two full money columns, (amount, balance): the pair whose balance steps agree more."""
+    import polars as pl
+
+    from finanalytics_cli.engine.ingest.money import decide_decimal
+
+    decided = decide_decimal([frame[a], frame[b]], layout.delimiter)
+    decimal, thousands = (".", None) if isinstance(decided, str) else decided[:2]
+
+    def money(col: str) -> Any:
+        return parse_money(pl.col(col), decimal, thousands)[0]
+
+    ab = agreement(frame, money(a), money(b))
+    ba = agreement(frame, money(b), money(a))
+    return (b, a) if ba.agree > ab.agree else (a, b)
+
+
+def headerless_roles(layout: Any, facts: dict[str, ColumnFacts], frame: Any) -> str | None:
     """Roles of a file without a header, by content; returns what is ambiguous, if anything."""
     dates = [c for c, f in facts.items() if is_date(f)]
+    if layout.date_column:  # named by a map, with its format
+        dates = [layout.date_column, *[c for c in dates if c != layout.date_column]]
     if not dates:
         return "no column of dates"
     layout.date_column = layout.date_column or dates[0]
@@ -135,8 +154,8 @@ def headerless_roles(layout: Any, facts: dict[str, ColumnFacts]) -> str | None:
         if len(money) == 1:
             layout.amount_column = money[0]
         elif len(money) == 2 and len(full) == 2:
-            # An amount and a running balance: which is which the arbiter settles.
-            layout.amount_column, layout.balance_column = money
+            # An amount and a running balance: the one whose steps the other reproduces is the balance.
+            layout.amount_column, layout.balance_column = _amount_and_balance(frame, layout, money[0], money[1])
         elif len(money) == 2:
             return "no header, and two partly filled money columns (debit and credit?) and no balance to tell which"
         elif len(full) == 2 and len(money) == 3:
