@@ -14,6 +14,7 @@ from typing import Any
 
 from finanalytics_cli.engine.errors import InvalidInput
 from finanalytics_cli.engine.ingest.csv_reader import ParsedExport, Rejected
+from finanalytics_cli.engine.ingest.currency import ISO_CODES
 from finanalytics_cli.engine.ingest.dates import parse_dates
 from finanalytics_cli.engine.ingest.layout import CREDIT_WORDS, DEBIT_WORDS, CsvLayout
 from finanalytics_cli.engine.ingest.money import credit_suffix, explicit_sign, parse_money
@@ -36,8 +37,11 @@ BATCH_SCHEMA = {
 PENDING_WORDS = (
     r"(?i)pend|authori[sz]|\bhold\b|vorgemerkt|ausstehend|in bearbeitung|en attente|en cours|pendiente|"
     r"in afwachting|in behandeling|oczekuj|blokad|nezaúčtov|rezervac|függő|väntande|reserver|reservert|"
-    r"reserveret|odottaa|in sospeso|\bprenotat"
+    r"reserveret|reserverat|odottaa|varaus|\boffen\b|\bventer\b|in sospeso|\bprenotat"
 )
+
+# Rows that never moved money: reverted, cancelled, declined, failed.
+CANCELLED_WORDS = r"(?i)revert|cancel|declin|\bfailed\b|storn|annul|rejected|abgelehnt|zur[üu]ckgewiesen|refus"
 
 
 def empty_batch() -> Any:
@@ -110,7 +114,21 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     raw = pl.concat_str([pl.col(c).fill_null("") for c in layout.columns], separator=layout.delimiter)
     payee_src = layout.payee_column or (layout.memo_columns[0] if layout.memo_columns else None)
     memo_cols = [c for c in layout.memo_columns if c != payee_src]
-    texts = [pl.col(c).str.strip_chars() for c in [payee_src, *memo_cols] if c]
+    # A balance record's words may stand in any text column ("Anfangssaldo" in a reference column).
+    numeric = {
+        layout.date_column,
+        layout.amount_column,
+        layout.debit_column,
+        layout.credit_column,
+        layout.balance_column,
+        layout.value_date_column,
+        layout.currency_column,
+        layout.direction_column,
+    }
+    text_cols = [c for c in [payee_src, *memo_cols] if c] + [
+        c for c in layout.columns if c not in numeric and c != payee_src and c not in memo_cols
+    ]
+    texts = [pl.col(c).str.strip_chars() for c in text_cols]
     pending = pl.lit(False)
     if layout.status_column:
         pending = pl.col(layout.status_column).str.contains(PENDING_WORDS).fill_null(False)
@@ -140,7 +158,10 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
             else pl.lit(None, pl.Decimal(18, 2))
         ).alias("balance"),
         (
-            pl.col(layout.currency_column).str.strip_chars().str.to_uppercase()
+            # A row's own currency where it names one; an empty or odd cell takes the file's.
+            pl.when(pl.col(layout.currency_column).str.strip_chars().str.to_uppercase().is_in(list(ISO_CODES)))
+            .then(pl.col(layout.currency_column).str.strip_chars().str.to_uppercase())
+            .otherwise(pl.lit(layout.currency, pl.String))
             if layout.currency_column
             else pl.lit(layout.currency, pl.String)
         ).alias("currency"),
@@ -152,7 +173,13 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         (pl.col(layout.category_column).str.strip_chars() if layout.category_column else pl.lit(None, pl.String)).alias(
             "category_label"
         ),
-        (balance_record_kind(texts) if texts else pl.lit(None, pl.String)).alias("_record"),
+        (
+            pl.when(pl.col(layout.status_column).str.contains(CANCELLED_WORDS).fill_null(False))
+            .then(pl.lit("cancelled"))
+            .otherwise(balance_record_kind(texts) if texts else pl.lit(None, pl.String))
+            if layout.status_column
+            else (balance_record_kind(texts) if texts else pl.lit(None, pl.String))
+        ).alias("_record"),
     )
     excluded = _take_records(work)
     if excluded:
@@ -211,6 +238,12 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         if closing:
             parsed.checks["closing_balance"] = closing
     _check_records(parsed, excluded)
+    if excluded:
+        examples = ", ".join(sorted({repr(r["text"][:30]) for r in excluded})[:3])
+        parsed.warnings.append(
+            f"{len(excluded)} balance, total or cancelled record(s) taken out, not imported as transactions "
+            f"({examples})"
+        )
     return parsed
 
 

@@ -21,6 +21,7 @@ from finanalytics_cli.engine.ingest.layout import (
     DEBIT_WORDS,
     SPECIFIC_DIRECTION_HEADERS,
     CsvLayout,
+    charges_positive_export,
     find_header,
     known_export,
     match_roles,
@@ -30,7 +31,13 @@ from finanalytics_cli.engine.ingest.layout import (
 )
 from finanalytics_cli.engine.ingest.money import decide_decimal, has_decimal_evidence
 from finanalytics_cli.engine.ingest.records import refuse_non_transaction_frame, refuse_non_transaction_text
-from finanalytics_cli.engine.ingest.roles import arbitrate, check_named_roles, column_facts, headerless_roles
+from finanalytics_cli.engine.ingest.roles import (
+    arbitrate,
+    check_named_roles,
+    column_facts,
+    flag_shares,
+    headerless_roles,
+)
 
 HEAD_LINES = 60
 
@@ -261,9 +268,11 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
     facts = column_facts(frame, columns)
     notes: list[str] = []
     warnings: list[str] = []
+    direction_before = layout.direction_column
     if header:
         had_amount = layout.amount_column
-        notes = check_named_roles(layout, facts, named)
+        flags, codes = flag_shares(frame, columns)
+        notes = check_named_roles(layout, facts, named, flags, codes)
         if had_amount and layout.amount_column and layout.amount_column != had_amount:
             warnings.append(
                 f"the column named {had_amount!r} holds no amounts; amounts were read from column "
@@ -278,8 +287,7 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
             example = frame[datish[0]].drop_nulls().head(1).to_list()
             raise ambiguous(
                 name,
-                f"no header, and the dates in {datish[0]} (e.g. {example[0]!r}) match no known format: "
-                "set date_format",
+                f"no header, and the dates in {datish[0]} (e.g. {example[0]!r}) match no known format: set date_format",
                 layout,
                 {"header_line": 0, "date_column": datish[0], "date_format": "%d/%m/%Y"},
             )
@@ -326,17 +334,37 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
         if "thousands" not in named:
             layout.thousands = thousands
     parsed_currency, currency_source, account_hint = _currency(layout, frame, header, preamble, money_cols, named)
+    if layout.direction_column and layout.direction_column != direction_before:
+        # Flags found by content only where the amounts carry no sign of their own
+        # (a "Cleared" column of C's beside signed amounts is not a direction).
+        from finanalytics_cli.engine.ingest.money import explicit_sign
+
+        signed = layout.amount_column is None or bool(
+            frame.select(explicit_sign(pl.col(layout.amount_column)).any()).item()
+        )
+        if signed:
+            layout.direction_column = None
+        else:
+            direction_specific = True
     if layout.direction_column:
         _check_direction(layout, frame, name, direction_specific)
     if layout.date_format is None:
         currencies: set[str | None] = {parsed_currency}
         hints = date_hints(header, sample_text, layout, currencies)
         layout.date_format = decide_date_format(frame[layout.date_column], name, layout.date_column, layout, hints)
+    card = charges_positive_export(header) if header else None
+    if card and "invert_sign" not in named and not layout.direction_column:
+        layout.invert_sign = True
+        layout.evidence["sign"] = f"{card} exports list charges as positive amounts: signs flipped"
     evidence = arbitrate(frame, layout, facts, named)
     if evidence:
         layout.evidence["amount"] = evidence
     parsed = build_batch(frame, layout, name)
     parsed.warnings = warnings + parsed.warnings
+    if not card and not named & {"invert_sign", "amount_column", "debit_column", "credit_column"}:
+        warning = _charges_look_positive(parsed.frame, layout)
+        if warning:
+            parsed.warnings.append(warning)
     parsed.currency, parsed.currency_source, parsed.account_hint = parsed_currency, currency_source, account_hint
     if layout.account_column:
         accounts = frame[layout.account_column].drop_nulls().str.strip_chars().unique().sort().to_list()
@@ -363,6 +391,30 @@ _ROLE_ATTRS = {
     "account": "account_column",
     "value_date": "value_date_column",
 }
+
+
+_CARD_CREDIT_WORDS = r"(?i)payment|thank you|autopay|credit|refund|return|reversal|gutschrift|erstattung|remboursement"
+
+
+def _charges_look_positive(batch: Any, layout: CsvLayout) -> str | None:
+    """A card export that may list charges as positive: most amounts positive, and the
+    few negative ones read like card payments or refunds. Said, not guessed."""
+    import polars as pl
+
+    if layout.balance_column or layout.direction_column or not layout.amount_column or batch.height < 4:
+        return None
+    nonzero = batch.filter(pl.col("amount") != 0)
+    negative = nonzero.filter(pl.col("amount") < 0)
+    if nonzero.height < 4 or negative.height == 0 or negative.height > 0.25 * nonzero.height:
+        return None
+    text = pl.concat_str([pl.col("payee_raw").fill_null(""), pl.col("memo").fill_null("")], separator=" ")
+    if not negative.select(text.str.contains(_CARD_CREDIT_WORDS).all()).item():
+        return None
+    return (
+        f"{nonzero.height - negative.height} of {nonzero.height} amounts are positive and the negative ones read "
+        "like card payments or refunds: if this card export lists charges as positive, import it again with "
+        "invert_sign = true in a --map (money out must be negative)"
+    )
 
 
 def _looks_like_dates(values: Any) -> bool:

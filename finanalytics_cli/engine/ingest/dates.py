@@ -51,6 +51,7 @@ DATE_FORMATS = [
 # abbreviations; "mar" and "mai" need care: "mar" is March in several languages.
 _MONTHS = {
     "jan": [
+        "jan",
         "january",
         "januar",
         "janvier",
@@ -70,6 +71,7 @@ _MONTHS = {
         "janúar",
     ],
     "feb": [
+        "feb",
         "february",
         "februar",
         "fevrier",
@@ -88,6 +90,7 @@ _MONTHS = {
         "febr",
     ],
     "mar": [
+        "mar",
         "march",
         "marz",
         "maerz",
@@ -104,9 +107,23 @@ _MONTHS = {
         "marts",
         "mar",
     ],
-    "apr": ["april", "avril", "avr", "abril", "abr", "aprile", "huhtikuu", "kwiecien", "kwi", "duben", "aprilis"],
+    "apr": [
+        "apr",
+        "april",
+        "avril",
+        "avr",
+        "abril",
+        "abr",
+        "aprile",
+        "huhtikuu",
+        "kwiecien",
+        "kwi",
+        "duben",
+        "aprilis",
+    ],
     "may": ["may", "mai", "mayo", "maggio", "mag", "mei", "maio", "toukokuu", "maj", "kveten", "majus"],
     "jun": [
+        "jun",
         "june",
         "juni",
         "juin",
@@ -121,6 +138,7 @@ _MONTHS = {
         "junius",
     ],
     "jul": [
+        "jul",
         "july",
         "juli",
         "juillet",
@@ -137,6 +155,7 @@ _MONTHS = {
     ],
     "aug": ["august", "aout", "agosto", "ago", "augustus", "elokuu", "sierpien", "sie", "srpen", "augusztus", "aug"],
     "sep": [
+        "sep",
         "september",
         "septembre",
         "sept",
@@ -152,6 +171,7 @@ _MONTHS = {
         "szept",
     ],
     "oct": [
+        "oct",
         "october",
         "oktober",
         "okt",
@@ -169,6 +189,7 @@ _MONTHS = {
     ],
     "nov": ["november", "novembre", "noviembre", "novembro", "marraskuu", "listopad", "lis", "nov"],
     "dec": [
+        "dec",
         "december",
         "dezember",
         "dez",

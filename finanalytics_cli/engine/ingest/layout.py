@@ -197,6 +197,11 @@ ROLE_NAMES: dict[str, list[str]] = {
         "soll (eur)",
         "ausgabe",
         "ausgaben",
+        "ut fra konto",
+        "uttak",
+        "hvet",
+        "ut av konto",
+        "belastning",
     ],
     "credit": [
         "credit",
@@ -238,6 +243,8 @@ ROLE_NAMES: dict[str, list[str]] = {
         "haben (eur)",
         "einnahme",
         "einnahmen",
+        "inn pa konto",
+        "insatt",
     ],
     "direction": [
         "d/c",
@@ -447,6 +454,8 @@ ROLE_NAMES: dict[str, list[str]] = {
         "penznem",
         "deviza",
         "munt",
+        "valuutta",
+        "vaaluta",
     ],
     "status": [
         "status",
@@ -616,6 +625,25 @@ KNOWN_EXPORTS: list[tuple[str, frozenset[str], str]] = [
 ]
 
 
+# Card exports that list charges as positive amounts (money out must be negative):
+# the header's names, all present.
+CHARGES_POSITIVE: list[tuple[str, frozenset[str]]] = [
+    ("American Express", frozenset({"date", "description", "amount", "card member", "account #"})),
+    (
+        "American Express",
+        frozenset({"date", "description", "amount", "extended details", "appears on your statement as"}),
+    ),
+    ("Discover", frozenset({"trans. date", "post date", "description", "amount", "category"})),
+    ("Apple Card", frozenset({"transaction date", "clearing date", "description", "merchant", "amount (usd)"})),
+]
+
+
+def charges_positive_export(header: list[str]) -> str | None:
+    """The name of a card export known to list charges as positive amounts, if it is one."""
+    cells = frozenset(normalise_header(h) for h in header if h.strip())
+    return next((name for name, heads in CHARGES_POSITIVE if heads <= cells), None)
+
+
 def known_export(header: list[str]) -> tuple[str, str] | None:
     """(name, "day" | "month") when the header is exactly a known app's export."""
     cells = frozenset(normalise_header(h) for h in header if h.strip())
@@ -656,6 +684,7 @@ _DATE_FORMATS = [
 
 def normalise_header(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.strip().strip('"').strip("\ufeff")).encode("ascii", "ignore").decode()
+    text = text.lstrip("#").strip()  # mBank writes "#Data operacji"
     return " ".join(text.lower().replace("_", " ").split())
 
 
@@ -804,7 +833,8 @@ def sniff_delimiter(lines: list[str]) -> str:
         counts = []
         for ln in sample:
             try:
-                counts.append(len(next(csv.reader([ln], delimiter=delim))))
+                # strict: '"a";"b,c"' split on "," breaks the quoting, so "," does not win the vote.
+                counts.append(len(next(csv.reader([ln], delimiter=delim, strict=True))))
             except (csv.Error, StopIteration):
                 counts.append(1)
         multi = [c for c in counts if c > 1]
@@ -839,7 +869,13 @@ def match_roles(header: list[str]) -> dict[str, int]:
                 for i, h in enumerate(norm):
                     if i in taken or not h:
                         continue
-                    if (h == name) if exact else (role in _CONTAINS_ROLES and len(name) > 3 and _word_in(name, h)):
+                    if (
+                        (h == name)
+                        if exact
+                        else (
+                            role in _CONTAINS_ROLES and len(name) > 3 and _word_in(name, h) and not _qualified(role, h)
+                        )
+                    ):
                         hit = i
                         break
                 if hit is not None:
@@ -850,6 +886,20 @@ def match_roles(header: list[str]) -> dict[str, int]:
 
 
 _CONTAINS_ROLES = {"date", "amount", "debit", "credit", "payee", "memo", "balance", "currency"}
+# "Original Currency", "Amount (Foreign Currency)", "Source fee amount": other money than
+# the account's. A containment match on such a header would read the wrong column.
+_QUALIFIERS = re.compile(
+    r"\b(?:original|orig|foreign|local|source|target|fee|fees|tax|tip|exchange|exchanged|converted|after fees|"
+    r"before fees|oorspr|fremd|devisen|ursprung|abweichender|fx)\b"
+)
+
+
+def _qualified(role: str, header: str) -> bool:
+    if role not in ("amount", "currency", "payee", "debit", "credit", "balance"):
+        return False
+    if role == "currency" and re.search(r"\bamount\b|\bbetrag\b", header):
+        return True
+    return _QUALIFIERS.search(header) is not None
 
 
 def _word_in(name: str, header: str) -> bool:

@@ -11,13 +11,13 @@ import re
 from typing import Any
 
 # The number inside a cell: "$1,234.56", "EUR 1.234,56 CR", "(12.00)", "-.46", "1 234,50".
-_NUMBER = r"(\d[\d.,'\u00a0\u202f ]*\d|\d|[.,]\d+)"
+_NUMBER = r"(\d[\d.,'\u2019\u02bc\u00a0\u202f ]*\d|\d|[.,]\d+)"
 _NEGATIVE = r"^\(.*\)$|^[^\d]*[-\u2212\u2013]|[-\u2212]\s*$|(?i)[\d\s)](?:DR|DB|D|S|Soll)\.?\s*$"
 _CREDIT_SUFFIX = r"(?i)\d\s*\)?\s*(?:CR|C|H|Haben)\.?\s*$"
 # A cell that is money: an optional sign, symbol or code, the number, an optional suffix.
 MONEY_LIKE = (
     r"^[\s+\-\u2212\u2013(]*(?:[^\d\s.,+\-()]{1,4}\.?[^\d\s]{0,3}|[A-Z]{3})?\s*[+\-\u2212]?\s*"
-    r"(?:\d[\d.,'\u00a0\u202f ]*\d|\d|[.,]\d+)\s*(?:[^\d\s.,()]{1,4}|[A-Z]{3})?\s*[)\-]?\s*(?:(?i)CR|DR|D|C)?\.?\s*$"
+    r"(?:\d[\d.,'\u2019\u02bc\u00a0\u202f ]*\d|\d|[.,]\d+)\s*(?:[^\d\s.,()]{1,4}|[A-Z]{3})?\s*[)\-]?\s*(?:(?i)CR|DR|D|C)?\.?\s*$"
 )
 
 _COMMA_DEC = r"^\d{1,3}(?:\.\d{3})*,\d{1,2}$|^\d+,\d{1,2}$|^\d{1,3}(?:\.\d{3})+,\d+$|^,\d{1,2}$"
@@ -26,7 +26,7 @@ _POINT_DEC = r"^\d{1,3}(?:,\d{3})*\.\d{1,2}$|^\d+\.\d{1,2}$|^\d{1,3}(?:,\d{3})+\
 
 def number_text(expr: Any) -> Any:
     """The digits and separators of a cell's number (spaces and apostrophes dropped)."""
-    return expr.str.extract(_NUMBER, 1).str.replace_all(r"['\u00a0\u202f ]", "")
+    return expr.str.extract(_NUMBER, 1).str.replace_all(r"['\u2019\u02bc\u00a0\u202f ]", "")
 
 
 def money_share(values: Any) -> float:
@@ -60,8 +60,9 @@ def decide_decimal(money: list[Any], delimiter: str) -> tuple[str, str | None, s
     s = pl.concat([m.cast(pl.String).drop_nulls().unique() for m in money]).unique()
     digits = pl.select(number_text(pl.lit(s))).to_series().drop_nulls()
     digits = digits.filter(digits != "")
-    comma = int(digits.str.contains(_COMMA_DEC).sum())
-    point = int(digits.str.contains(_POINT_DEC).sum())
+    # "1.250.000" can only be dot thousands (decimal comma), "1,250,000" comma thousands.
+    comma = int(digits.str.contains(_COMMA_DEC).sum()) + int(digits.str.contains(r"^\d{1,3}(?:\.\d{3}){2,}$").sum())
+    point = int(digits.str.contains(_POINT_DEC).sum()) + int(digits.str.contains(r"^\d{1,3}(?:,\d{3}){2,}$").sum())
     if comma and point:
         return f"{comma} amounts use a decimal comma and {point} a decimal point"
     if comma or (not point and delimiter == ";"):
@@ -90,7 +91,9 @@ def parse_money(series: Any, decimal: str, thousands: str | None) -> tuple[Any, 
     # Amounts beyond DECIMAL(18,2) become null, i.e. a rejected row, not an overflow.
     value = digits.cast(pl.Decimal(38, 6), strict=False).round(2).cast(pl.Decimal(18, 2), strict=False)
     value = pl.when(negative).then(-value).otherwise(value)
-    return value, present, value.is_not_null()
+    # Text left over around the number ("12.50 see note", "2’350" read partly) is not money.
+    whole = s.str.contains(MONEY_LIKE).fill_null(False)
+    return value, present, value.is_not_null() & whole
 
 
 def credit_suffix(series: Any) -> Any:

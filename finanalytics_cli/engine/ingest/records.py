@@ -104,7 +104,7 @@ _BALANCE_RECORD = (
     r"alter kontostand|neuer kontostand|kontostand|saldo anterior|saldo inicial|saldo final|saldo actual|"
     r"solde initial|solde final|solde pr[ée]c[ée]dent|nouveau solde|ancien solde|solde au|beginsaldo|eindsaldo|"
     r"saldo begin|saldo eind|saldo iniziale|saldo finale|saldo contabile|likutis prad[žz]iai|likutis pabaigai|"
-    r"apyvarta|turnover|total turnover|umsatz gesamt|umsatzsumme|summe|gesamt|total|totals|sum|"
+    r"apyvarta|turnover|total turnover|umsatz gesamt|umsatzsumme|summe der ums[äa]tze|totals? for period|"
     r"saldo pocz[ąa]tkowe|saldo ko[ńn]cowe|saldo otwarcia|saldo zamkni[ęe]cia|po[čc][áa]te[čc]n[íi] z[ůu]statek|"
     r"kone[čc]n[ýy] z[ůu]statek|po[čc][áa]te[čc]n[íi] stav|kone[čc]n[ýy] stav|nyit[óo] egyenleg|z[áa]r[óo] egyenleg|"
     r"ing[åa]ende saldo|utg[åa]ende saldo|inng[åa]ende saldo|alkusaldo|loppusaldo|primosaldo|ultimosaldo)"

@@ -69,11 +69,54 @@ def contradicts_money(f: ColumnFacts) -> bool:
     return f.filled > 0 and (f.money < 0.5 or is_date(f))
 
 
-def check_named_roles(layout: Any, facts: dict[str, ColumnFacts], named: set[str]) -> list[str]:
+def _assigned(layout: Any) -> set[str]:
+    roles = (
+        layout.date_column,
+        layout.amount_column,
+        layout.debit_column,
+        layout.credit_column,
+        layout.balance_column,
+        layout.currency_column,
+        layout.payee_column,
+        layout.status_column,
+        layout.reference_column,
+        layout.account_column,
+        layout.value_date_column,
+        *layout.memo_columns,
+    )
+    return {c for c in roles if c}
+
+
+def flag_shares(frame: Any, columns: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per column of short tokens, the share that are debit/credit flags and that are ISO currency codes."""
+    from finanalytics_cli.engine.ingest.currency import ISO_CODES
+    from finanalytics_cli.engine.ingest.layout import CREDIT_WORDS, DEBIT_WORDS
+
+    words = list(DEBIT_WORDS | CREDIT_WORDS)
+    flags, codes = {}, {}
+    sample = frame.head(5000)
+    for col in columns:
+        s = sample[col].drop_nulls().str.strip_chars()
+        s = s.filter(s != "")
+        if s.len() < max(2, 0.9 * sample.height) or (s.str.len_chars().max() or 0) > 6:
+            continue
+        flags[col] = float(s.str.to_lowercase().is_in(words).mean())
+        codes[col] = float(s.str.to_uppercase().is_in(list(ISO_CODES)).mean())
+    return flags, codes
+
+
+def check_named_roles(
+    layout: Any,
+    facts: dict[str, ColumnFacts],
+    named: set[str],
+    frame_flags: dict[str, float] | None = None,
+    frame_codes: dict[str, float] | None = None,
+) -> list[str]:
     """Drop auto-detected roles the cells contradict; returns what was changed (evidence).
 
     ``named`` holds the layout attributes a --map set: those are never second-guessed.
     """
+    frame_flags, frame_codes = frame_flags or {}, frame_codes or {}
     notes = []
     if layout.date_column and "date_column" not in named and contradicts_date(facts[layout.date_column]):
         notes.append(f"column {layout.date_column!r} holds no dates")
@@ -101,20 +144,21 @@ def check_named_roles(layout: Any, facts: dict[str, ColumnFacts], named: set[str
     if not has_amount and not named & {"amount_column", "debit_column", "credit_column"}:
         used = {layout.date_column, layout.balance_column, layout.payee_column, *layout.memo_columns}
         money = [c for c, f in facts.items() if is_money(f) and c not in used and f.filled >= 0.5]
-        if len(money) == 1:
+        partly = [c for c, f in facts.items() if is_money(f) and c not in used and 0 < f.filled < 0.5]
+        if len(money) == 1 and not partly:
             layout.amount_column = money[0]
             notes.append(f"amounts read from column {money[0]!r}, the one column of money (by content)")
+    if layout.value_date_column and "currency_column" not in named and layout.currency_column is None:
+        # "Valuta" is the value date in Dutch and Italian, the currency in Scandinavian exports.
+        if frame_codes.get(layout.value_date_column, 0.0) >= 0.9:
+            layout.currency_column, layout.value_date_column = layout.value_date_column, None
+    if layout.direction_column is None and "direction_column" not in named:
+        flags = [c for c, share in frame_flags.items() if share >= 0.95 and c not in _assigned(layout)]
+        if len(flags) == 1:
+            layout.direction_column = flags[0]
+            notes.append(f"debit/credit flags read from column {flags[0]!r} (by content)")
     if layout.payee_column is None and "payee_column" not in named:
-        used = {
-            layout.date_column,
-            layout.amount_column,
-            layout.debit_column,
-            layout.credit_column,
-            layout.balance_column,
-            layout.currency_column,
-            layout.direction_column,
-            layout.status_column,
-        }
+        used = _assigned(layout) | {layout.direction_column}
         texts = [f for c, f in facts.items() if c not in used and not is_money(f) and not is_date(f) and f.filled]
         if texts:
             layout.payee_column = max(texts, key=lambda f: f.text_length * f.filled).name
@@ -147,6 +191,15 @@ def headerless_roles(layout: Any, facts: dict[str, ColumnFacts], frame: Any) -> 
         return "no column of dates"
     layout.date_column = layout.date_column or dates[0]
     money = [c for c, f in facts.items() if is_money(f) and c not in dates]
+    with_decimals = [c for c in money if frame[c].drop_nulls().str.contains(r"[.,]\d{1,3}\b").any()]
+    if with_decimals:  # whole numbers beside amounts with cents: check or reference numbers
+        money = with_decimals
+    if frame.height > 2:  # a constant column (the account number, an opening balance) is no amount
+        money = [c for c in money if frame[c].drop_nulls().n_unique() > 1]
+    flags, _ = flag_shares(frame, list(facts))
+    direction = [c for c, share in flags.items() if share >= 0.95 and c not in dates]
+    if direction and layout.direction_column is None:
+        layout.direction_column = direction[0]
     if not (layout.amount_column or layout.debit_column or layout.credit_column):
         if not money:
             return "no column of amounts"
