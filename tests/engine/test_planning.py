@@ -19,7 +19,9 @@ TODAY = dt.date(2026, 11, 30)
 def _import_tight(store: Any, seed: int) -> None:
     from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
 
-    import_sources(store, [Source("tight.csv", tight_household_csv(seed).encode())], ImportOptions(account="Checking"))
+    # The household's checking export names no currency; it is a USD account like its card.
+    options = ImportOptions(account="Checking", currency="USD")
+    import_sources(store, [Source("tight.csv", tight_household_csv(seed).encode())], options)
 
 
 def test_goal_validation_and_crud(sample_store: Any) -> None:

@@ -215,7 +215,7 @@ def from_header(header: list[str]) -> str | None:
     """A currency code a money column's name carries: "Betrag (EUR)", "Amount in USD", "Suma EUR"."""
     found = set()
     for h in header:
-        for code in re.findall(r"(?:^|[\s(\[/_-])([A-Za-z]{3})(?=$|[\s)\]/_.-])", h.strip()):
+        for code in re.findall(r"(?:^|[\s(\[/_-])([A-Za-z]{3})(?=$|[\s)\]/_.$-])", h.strip()):
             if code.upper() in ISO_CODES and (code.isupper() or re.search(r"[(\[]" + code + r"[)\]]", h)):
                 found.add(code.upper())
         # "Betrag (€)", "Amount ($)": a symbol in parentheses names the currency too.

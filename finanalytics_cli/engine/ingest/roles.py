@@ -32,6 +32,7 @@ class ColumnFacts:
     dates: float  # share of values one date format reads
     money: float  # share of values that read as money
     text_length: float  # mean length of the values
+    cents: bool = False  # some value has a decimal part ("12.50"), unlike cheque or reference numbers
 
 
 def column_facts(frame: Any, columns: list[str]) -> dict[str, ColumnFacts]:
@@ -48,6 +49,7 @@ def column_facts(frame: Any, columns: list[str]) -> dict[str, ColumnFacts]:
             dates=date_share(nonempty) if nonempty.len() else 0.0,
             money=money_share(nonempty),
             text_length=float(nonempty.str.len_chars().mean() or 0.0),
+            cents=bool(nonempty.str.contains(r"[.,]\d{1,3}\b").any()),
         )
     return out
 
@@ -141,10 +143,15 @@ def check_named_roles(
             layout.date_column = dates[0]
             notes.append(f"dates read from column {dates[0]!r} (by content)")
     has_amount = layout.amount_column or layout.debit_column or layout.credit_column
+    with_cents = {f.name for f in facts.values() if f.cents}  # cheque numbers have none
     if not has_amount and not named & {"amount_column", "debit_column", "credit_column"}:
         used = {layout.date_column, layout.balance_column, layout.payee_column, *layout.memo_columns}
         money = [c for c, f in facts.items() if is_money(f) and c not in used and f.filled >= 0.5]
-        partly = [c for c, f in facts.items() if is_money(f) and c not in used and 0 < f.filled < 0.5]
+        partly = [
+            c
+            for c, f in facts.items()
+            if is_money(f) and c not in used and 0 < f.filled < 0.5 and c in with_cents
+        ]
         if len(money) == 1 and not partly:
             layout.amount_column = money[0]
             notes.append(f"amounts read from column {money[0]!r}, the one column of money (by content)")
