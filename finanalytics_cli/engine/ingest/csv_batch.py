@@ -96,6 +96,9 @@ def _amount(frame: Any, layout: CsvLayout) -> tuple[Any, list[Any], list[Any]]:
             presence.append(present)
             oks.append(ok | ~present)
             amount = amount + pl.when(present & ok).then(v.abs() * sign).otherwise(zero)
+    if layout.fee_column:  # a fee charged beside the amount, shown by the running balance
+        fee = parse_money(pl.col(layout.fee_column), layout.decimal, layout.thousands)[0]
+        amount = amount - fee.abs().fill_null(0)
     if layout.invert_sign:
         amount = -amount
     return amount, presence, oks

@@ -150,6 +150,9 @@ _NON_ENGLISH = {
 
 def date_hints(header: list[str], text_sample: str, layout: CsvLayout, currencies: set[str | None]) -> dict[str, Any]:
     """Weak evidence of day/month order, used only when the dates themselves cannot tell."""
+    card = charges_positive_export(header)
+    if card:  # US card issuers' exports
+        return {"day_first": False, "month_first": True, "why": f"month/day order of {card} exports"}
     known = known_export(header)
     if known:
         name, order = known
@@ -356,7 +359,12 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
     if card and "invert_sign" not in named and not layout.direction_column:
         layout.invert_sign = True
         layout.evidence["sign"] = f"{card} exports list charges as positive amounts: signs flipped"
-    evidence = arbitrate(frame, layout, facts, named)
+    settled = frame
+    if layout.status_column:  # reverted or cancelled rows never moved the balance
+        from finanalytics_cli.engine.ingest.csv_batch import CANCELLED_WORDS
+
+        settled = frame.filter(~pl.col(layout.status_column).str.contains(CANCELLED_WORDS).fill_null(False))
+    evidence = arbitrate(settled, layout, facts, named)
     if evidence:
         layout.evidence["amount"] = evidence
     parsed = build_batch(frame, layout, name)

@@ -711,6 +711,7 @@ class CsvLayout:
     reference_column: str | None = None
     account_column: str | None = None
     value_date_column: str | None = None
+    fee_column: str | None = None  # a fee the amount does not include (the balance shows it)
     category_column: str | None = None  # the user's own categories, imported as labels
     decimal: str = "."
     thousands: str | None = None
@@ -770,6 +771,7 @@ class CsvLayout:
             "reference_column",
             "account_column",
             "value_date_column",
+            "fee_column",
             "decimal",
             "thousands",
             "currency",

@@ -17,7 +17,8 @@ _CREDIT_SUFFIX = r"(?i)\d\s*\)?\s*(?:CR|C|H|Haben)\.?\s*$"
 # A cell that is money: an optional sign, symbol or code, the number, an optional suffix.
 MONEY_LIKE = (
     r"^[\s+\-\u2212\u2013(]*(?:[^\d\s.,+\-()]{1,4}\.?[^\d\s]{0,3}|[A-Z]{3})?\s*[+\-\u2212]?\s*"
-    r"(?:\d[\d.,'\u2019\u02bc\u00a0\u202f ]*\d|\d|[.,]\d+)\s*(?:[^\d\s.,()]{1,4}|[A-Z]{3})?\s*[)\-]?\s*(?:(?i)CR|DR|D|C)?\.?\s*$"
+    r"(?:\d[\d.,'\u2019\u02bc\u00a0\u202f ]*\d|\d|[.,]\d+)\s*(?:[^\d\s.,()]{1,4}|[A-Z]{3})?\s*[)\-]?\s*"
+    r"(?:(?i)CR|DR|D|C)?\.?\s*$"
 )
 
 _COMMA_DEC = r"^\d{1,3}(?:\.\d{3})*,\d{1,2}$|^\d+,\d{1,2}$|^\d{1,3}(?:\.\d{3})+,\d+$|^,\d{1,2}$"

@@ -148,9 +148,7 @@ def check_named_roles(
         used = {layout.date_column, layout.balance_column, layout.payee_column, *layout.memo_columns}
         money = [c for c, f in facts.items() if is_money(f) and c not in used and f.filled >= 0.5]
         partly = [
-            c
-            for c, f in facts.items()
-            if is_money(f) and c not in used and 0 < f.filled < 0.5 and c in with_cents
+            c for c, f in facts.items() if is_money(f) and c not in used and 0 < f.filled < 0.5 and c in with_cents
         ]
         if len(money) == 1 and not partly:
             layout.amount_column = money[0]
@@ -281,6 +279,15 @@ def _amount_expr(layout: Any, amount_column: str | None, debit: str | None, cred
     return total
 
 
+_FEE_HEADERS = {"fee", "fees", "fee amount", "gebuhr", "gebuhren", "commission", "frais", "comision", "commissione"}
+
+
+def normalise(header: str) -> str:
+    from finanalytics_cli.engine.ingest.layout import normalise_header
+
+    return normalise_header(header)
+
+
 def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set[str]) -> str | None:
     """Let the running balance choose the amount column(s) and sign; returns the evidence.
 
@@ -299,6 +306,19 @@ def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set
     cur = agreement(frame, _amount_expr(layout, *current), balance)
     if cur.steps < MIN_STEPS or cur.plus >= 0.8 * cur.steps:
         return None
+    fee = next((c for c in facts if normalise(c) in _FEE_HEADERS and facts[c].money >= 0.9), None)
+    if fee and layout.amount_column:
+        # Revolut-style: the fee is charged beside the amount; the balance moves by both.
+        with_fee = _amount_expr(layout, *current) - parse_money(pl.col(fee), layout.decimal, layout.thousands)[
+            0
+        ].abs().fill_null(0)
+        ag = agreement(frame, with_fee, balance)
+        if ag.plus >= 0.8 * ag.steps and ag.plus > cur.plus:
+            layout.fee_column = fee
+            return (
+                f"running balance: column {layout.amount_column!r} less the fee in {fee!r} reproduces "
+                f"{ag.plus} of {ag.steps} balance steps"
+            )
     money = [c for c, f in facts.items() if is_money(f) and c not in (layout.balance_column, layout.date_column)] + [
         c for c in current if c and facts[c].filled == 0
     ]

@@ -244,3 +244,59 @@ def test_pending_status_column() -> None:
 def test_empty_and_binary(raw: bytes) -> None:
     with pytest.raises(InvalidInput, match="test.csv"):
         parse(raw)
+
+
+# -- layouts from a probe of other banks (written here from their published layouts) ----------
+def test_fee_beside_the_amount_is_charged_when_the_balance_shows_it() -> None:
+    p = parse(
+        "Type,Product,Started Date,Completed Date,Description,Amount,Fee,Currency,State,Balance\n"
+        "TOPUP,Current,2024-01-02 10:00:00,2024-01-02 10:01:00,Top-up,200.00,0.00,GBP,COMPLETED,500.00\n"
+        "EXCHANGE,Current,2024-01-08 09:00:00,2024-01-08 09:00:05,To EUR,-100.00,0.50,GBP,COMPLETED,399.50\n"
+        "CARD_PAYMENT,Current,2024-01-09 12:00:00,2024-01-10 08:00:00,Tesco,-12.40,0.00,GBP,COMPLETED,387.10\n"
+        "CARD_PAYMENT,Current,2024-01-11 12:00:00,2024-01-12 08:00:00,Amazon,-30.00,0.00,GBP,REVERTED,387.10\n"
+        "CARD_PAYMENT,Current,2024-01-13 12:00:00,2024-01-14 08:00:00,Pret,-4.20,0.00,GBP,COMPLETED,382.90\n"
+    )
+    assert [r[1] for r in rows(p)] == [Decimal("200.00"), Decimal("-100.50"), Decimal("-12.40"), Decimal("-4.20")]
+    assert "fee" in p.layout["evidence"]["amount"]
+    assert [r["kind"] for r in p.excluded] == ["cancelled"]
+    assert any("cancelled" in w for w in p.warnings)
+
+
+def test_card_exports_that_list_charges_positive() -> None:
+    amex = parse(
+        "Date,Description,Card Member,Account #,Amount\n"
+        "01/05/2024,AMAZON.COM AMZN.COM/BILL WA,JOHN DOE,-71006,45.67\n"
+        "01/09/2024,AUTOPAY PAYMENT - THANK YOU,JOHN DOE,-71006,-512.30\n"
+        "01/12/2024,UBER TRIP,JOHN DOE,-71006,18.20\n"
+    )
+    assert [r[1] for r in rows(amex)] == [Decimal("-45.67"), Decimal("512.30"), Decimal("-18.20")]
+    assert "American Express" in amex.layout["evidence"]["sign"]
+    # An unknown card export of the same shape is imported as written, with a warning.
+    other = parse(
+        "Posted,Merchant,Value\n2024-01-05,SHOP A,45.67\n2024-01-06,SHOP B,12.00\n2024-01-07,SHOP C,8.10\n"
+        "2024-01-08,SHOP D,3.00\n2024-01-09,PAYMENT THANK YOU,-68.77\n"
+    )
+    assert [r[1] for r in rows(other)][-1] == Decimal("-68.77")
+    assert any("invert_sign = true" in w for w in other.warnings)
+
+
+def test_direction_flags_in_a_column_without_a_header_name() -> None:
+    p = parse(
+        '"Buchungstag";"Valuta";"Empfänger/Zahlungspflichtiger";"Verwendungszweck";"Währung";"Umsatz";" "\n'
+        '"02.01.2024";"02.01.2024";"REWE";"Einkauf";"EUR";"45,67";"S"\n'
+        '"05.01.2024";"05.01.2024";"Arbeitgeber";"Gehalt";"EUR";"2.500,00";"H"\n'
+        '"08.01.2024";"08.01.2024";"Stadtwerke";"Strom";"EUR";"89,00";"S"\n'
+    )
+    assert [r[1] for r in rows(p)] == [Decimal("-45.67"), Decimal("2500.00"), Decimal("-89.00")]
+
+
+def test_repeated_thousands_separators_settle_the_decimal_mark() -> None:
+    p = parse(
+        'Fecha,Detalle,Cargo,Abono\n"03/01/2024","COMPRA LIDER","12.500",""\n"05/01/2024","SUELDO","","1.250.000"\n'
+    )
+    assert [r[1] for r in rows(p)] == [Decimal("-12500.00"), Decimal("1250000.00")]
+
+
+def test_a_merchant_called_total_is_a_transaction() -> None:
+    p = parse("Date,Description,Amount\n2024-01-02,Total,-62.10\n2024-01-03,Shop,-5.00\n")
+    assert [r[2] for r in rows(p)] == ["Total", "Shop"]
