@@ -18,7 +18,7 @@ from finanalytics_cli.engine.ingest.currency import ISO_CODES
 from finanalytics_cli.engine.ingest.dates import parse_dates
 from finanalytics_cli.engine.ingest.layout import CREDIT_WORDS, DEBIT_WORDS, CsvLayout
 from finanalytics_cli.engine.ingest.money import credit_suffix, explicit_sign, parse_money
-from finanalytics_cli.engine.ingest.records import balance_record_kind
+from finanalytics_cli.engine.ingest.records import BALANCE_RECORD, balance_record_kind
 from finanalytics_cli.engine.ingest.roles import agreement
 
 BATCH_SCHEMA = {
@@ -110,7 +110,11 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     # Dates repeat: parse each distinct text once and join the dates back.
     distinct = frame.select(pl.col(layout.date_column).unique())
     distinct = distinct.with_columns(parse_dates(pl.col(layout.date_column), layout.date_format).alias("_posted"))
-    frame = frame.join(distinct, on=layout.date_column, how="left", nulls_equal=True, maintain_order="left")
+    # Join the date column alone and attach the dates: joining the frame would copy every column.
+    posted = frame.select(layout.date_column).join(
+        distinct, on=layout.date_column, how="left", nulls_equal=True, maintain_order="left"
+    )["_posted"]
+    frame = frame.with_columns(posted)
     amount, presence, oks = _amount(frame, layout)
     any_present = pl.any_horizontal(presence) if presence else pl.lit(False)
     all_ok = pl.all_horizontal(oks) if oks else pl.lit(True)
@@ -132,6 +136,8 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         c for c in layout.columns if c not in numeric and c != payee_src and c not in memo_cols
     ]
     texts = [pl.col(c).str.strip_chars() for c in text_cols]
+    if texts and not frame.select(pl.any_horizontal([t.str.contains(BALANCE_RECORD) for t in texts]).any()).item():
+        texts = []  # no record anywhere: skip the per-kind classification
     pending = pl.lit(False)
     if layout.status_column:
         pending = pl.col(layout.status_column).str.contains(PENDING_WORDS).fill_null(False)

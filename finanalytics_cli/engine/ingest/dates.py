@@ -286,12 +286,26 @@ def date_share(values: Any) -> float:
     if s.len() == 0:
         return 0.0
     frame = pl.DataFrame({"v": s})
+    names = has_month_names(s)
+    if names:  # month names normalised once for the column, not once per format
+        frame = frame.with_columns(normalise_month_names(strip_time(pl.col("v"))).alias("n"))
     best = 0
     for fmt in DATE_FORMATS:
-        if "%b" in fmt and not has_month_names(s):
-            continue
-        best = max(best, s.len() - frame.select(parse_dates(pl.col("v"), fmt)).to_series().null_count())
+        if "%b" in fmt:
+            if not names:
+                continue
+            parsed = frame.select(_in_range(pl.col("n").str.strptime(pl.Date, fmt, strict=False))).to_series()
+        else:
+            parsed = frame.select(parse_dates(pl.col("v"), fmt)).to_series()
+        best = max(best, s.len() - parsed.null_count())
     return best / s.len()
+
+
+def _in_range(parsed: Any) -> Any:
+    import polars as pl
+
+    year = parsed.dt.year()
+    return pl.when((year >= MIN_YEAR) & (year <= MAX_YEAR)).then(parsed).otherwise(None)
 
 
 def monotonic_share(values: Any, fmt: str) -> float:

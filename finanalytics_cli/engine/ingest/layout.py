@@ -905,6 +905,8 @@ def _qualified(role: str, header: str) -> bool:
 
 
 def _word_in(name: str, header: str) -> bool:
+    if name not in header:  # the cheap test first: most names are not in most headers
+        return False
     return re.search(rf"(?:^|[\s(/_-]){re.escape(name)}(?:$|[\s)/_.:-])", header) is not None
 
 

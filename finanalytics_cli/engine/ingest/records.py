@@ -97,7 +97,7 @@ def refuse_non_transaction_frame(norm_header: list[str], frame: Any, columns: li
 
 
 # Whole-cell texts of rows that are statements about the account, not money moving.
-_BALANCE_RECORD = (
+BALANCE_RECORD = (
     r"(?i)^\s*(?:opening balance|closing balance|balance brought forward|balance carried forward|"
     r"brought forward|carried forward|previous balance|new balance|starting balance|ending balance|"
     r"beginning balance|start balance|end balance|anfangssaldo|endsaldo|anfangsbestand|schlusssaldo|"
@@ -132,7 +132,7 @@ def balance_record_kind(texts: list[Any]) -> Any:
     kind = pl.lit(None, pl.String)
     for t in reversed(texts):
         t = t.fill_null("")
-        is_record = t.str.contains(_BALANCE_RECORD)
+        is_record = t.str.contains(BALANCE_RECORD)
         kind = (
             pl.when(is_record & t.str.contains(_TURNOVER))
             .then(pl.lit("turnover"))
