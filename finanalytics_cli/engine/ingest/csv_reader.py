@@ -175,8 +175,13 @@ def date_hints(header: list[str], text_sample: str, layout: CsvLayout, currencie
     return {"day_first": day_first, "month_first": month_first}
 
 
-def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, Any] | None = None) -> ParsedExport:
-    """Parse a CSV export. Raises InvalidInput naming the file (and what is wrong)."""
+def read_csv_export(
+    text: str, name: str, encoding: str, overrides: dict[str, Any] | None = None, data: bytes | None = None
+) -> ParsedExport:
+    """Parse a CSV export. Raises InvalidInput naming the file (and what is wrong).
+
+    ``data``: the file's own bytes when they are the UTF-8 of ``text`` (read directly,
+    saving a copy of the whole file)."""
     import polars as pl
 
     from finanalytics_cli.engine.ingest.csv_batch import build_batch, empty_batch
@@ -231,7 +236,7 @@ def read_csv_export(text: str, name: str, encoding: str, overrides: dict[str, An
     if not columns:
         raise InvalidInput(f"{name}: not a transaction export: no columns")
 
-    frame = _read_frame(text, layout.delimiter, first_data, columns)
+    frame = _read_frame(text, layout.delimiter, first_data, columns, data)
     frame = frame.with_row_index("line_no", offset=first_data + 1)
     frame = frame.filter(  # blank lines are not rows
         pl.any_horizontal([pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in columns])
@@ -488,13 +493,13 @@ def _check_direction(layout: CsvLayout, frame: Any, name: str, specific: bool) -
     layout.evidence["sign"] = f"debit/credit from column {layout.direction_column!r}"
 
 
-def _read_frame(text: str, delimiter: str, skip: int, columns: list[str]) -> Any:
+def _read_frame(text: str, delimiter: str, skip: int, columns: list[str], data: bytes | None = None) -> Any:
     import polars as pl
 
     schema = {f"_c{i}": pl.String for i in range(len(columns))}
     try:
         frame = pl.read_csv(
-            text.encode("utf-8"),
+            data[3:] if data is not None and data.startswith(b"\xef\xbb\xbf") else (data or text.encode("utf-8")),
             separator=delimiter,
             has_header=False,
             skip_lines=skip,

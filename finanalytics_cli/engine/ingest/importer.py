@@ -245,7 +245,9 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
             overrides = {**(overrides or {}), "currency": options.currency}
         declared = (overrides or {}).pop("encoding", None)
         text, encoding = decode_export(src.data, src.name, declared)
-        parsed = read_csv_export(text, src.name, encoding, overrides)
+        utf8 = src.data if encoding in ("utf-8", "utf-8-sig", "ascii") else None
+        parsed = read_csv_export(text, src.name, encoding, overrides, data=utf8)
+        del text  # the parsed frame holds what is needed
         if map_source:
             parsed.layout["map"] = map_source
         if from_flag and parsed.currency_source == "the map":
