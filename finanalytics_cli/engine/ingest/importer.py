@@ -240,9 +240,6 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         overrides, map_source = _map_overrides(store, options, account)
         if options.category_column:
             overrides = {**(overrides or {}), "category_column": options.category_column}
-        from_flag = bool(options.currency and not (overrides or {}).get("currency"))
-        if from_flag:
-            overrides = {**(overrides or {}), "currency": options.currency}
         declared = (overrides or {}).pop("encoding", None)
         text, encoding = decode_export(src.data, src.name, declared)
         utf8 = src.data if encoding in ("utf-8", "utf-8-sig", "ascii") else None
@@ -250,8 +247,14 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         del text  # the parsed frame holds what is needed
         if map_source:
             parsed.layout["map"] = map_source
-        if from_flag and parsed.currency_source == "the map":
-            parsed.currency_source = "--currency"
+        if options.currency:  # for files that do not say theirs; one that says another is refused
+            if parsed.currency is None:
+                parsed.currency, parsed.currency_source = options.currency, "--currency"
+            elif parsed.currency != options.currency:
+                raise InvalidInput(
+                    f"{src.name}: the file is in {parsed.currency} (from {parsed.currency_source}), not "
+                    f"{options.currency} as --currency says: check the file, or name its currency in a --map"
+                )
         # Data minimisation: an account number is kept only as a keyed hash and its last digits.
         parsed.account_hint = mask_account_id(parsed.account_hint, store.keys.active)
         account = _csv_account(store, options, parsed, src.name)

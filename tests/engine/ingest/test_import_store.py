@@ -207,3 +207,14 @@ def test_transactions_listing_filters(store: Any) -> None:
         list_transactions(store.con, account="Nope")
     rows = list_transactions(store.con, account="Checking", limit=None)
     assert [r["merchant"] for r in rows if r["payee"] == "COFFEE SHOP"] == ["Coffee Shop", "Coffee Shop"]
+
+
+def test_currency_flag_fills_in_but_never_overrules_the_file(store: Any) -> None:
+    eur = "Datum;Empfänger;Betrag (EUR)\n02.01.2024;REWE;-12,50\n"
+    with pytest.raises(InvalidInput, match="the file is in EUR"):
+        run(store, eur, account="Giro", currency="USD")
+    result = run(store, eur, account="Giro", currency="EUR")
+    assert (result.currency, result.currency_source) == ("EUR", "the column header")
+    plain = "Date,Description,Amount\n2024-01-03,Shop,-5.00\n"
+    result = run(store, plain, account="Cash", currency="GBP")
+    assert (result.currency, result.currency_source) == ("GBP", "--currency")
