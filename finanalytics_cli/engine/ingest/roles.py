@@ -291,8 +291,10 @@ def normalise(header: str) -> str:
 def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set[str]) -> str | None:
     """Let the running balance choose the amount column(s) and sign; returns the evidence.
 
-    The header's choice stands unless it reproduces under half of at least MIN_STEPS
-    balance steps and another candidate reproduces at least 80%. A map that names the
+    The header's choice stands when there are fewer than MIN_STEPS balance steps or it
+    reproduces at least 80% of them; otherwise the candidate (a fee beside the amount,
+    another column, a debit/credit pair, either sign) that reproduces the most steps wins,
+    if it reproduces at least 80% and more than the header's choice. A map that names the
     amount columns is never overruled (its result is still checked, and warned about).
     """
     import polars as pl
