@@ -18,7 +18,7 @@ from finanalytics_cli.engine.ingest.currency import ISO_CODES
 from finanalytics_cli.engine.ingest.dates import parse_dates
 from finanalytics_cli.engine.ingest.layout import CREDIT_WORDS, DEBIT_WORDS, CsvLayout
 from finanalytics_cli.engine.ingest.money import credit_suffix, explicit_sign, parse_money
-from finanalytics_cli.engine.ingest.records import BALANCE_RECORD, balance_record_kind
+from finanalytics_cli.engine.ingest.records import BALANCE_RECORD, CANCELLED_WORDS, balance_record_kind
 from finanalytics_cli.engine.ingest.roles import agreement
 
 BATCH_SCHEMA = {
@@ -39,9 +39,6 @@ PENDING_WORDS = (
     r"in afwachting|in behandeling|oczekuj|blokad|nezaúčtov|rezervac|függő|väntande|reserver|reservert|"
     r"reserveret|reserverat|odottaa|varaus|\boffen\b|\bventer\b|in sospeso|\bprenotat"
 )
-
-# Rows that never moved money: reverted, cancelled, declined, failed.
-CANCELLED_WORDS = r"(?i)revert|cancel|declin|\bfailed\b|storn|annul|rejected|abgelehnt|zur[üu]ckgewiesen|refus"
 
 
 def empty_batch() -> Any:

@@ -29,8 +29,12 @@ from finanalytics_cli.engine.ingest.layout import (
     sniff_delimiter,
     split_line,
 )
-from finanalytics_cli.engine.ingest.money import decide_decimal, has_decimal_evidence
-from finanalytics_cli.engine.ingest.records import refuse_non_transaction_frame, refuse_non_transaction_text
+from finanalytics_cli.engine.ingest.money import decide_decimal, explicit_sign, has_decimal_evidence
+from finanalytics_cli.engine.ingest.records import (
+    CANCELLED_WORDS,
+    refuse_non_transaction_frame,
+    refuse_non_transaction_text,
+)
 from finanalytics_cli.engine.ingest.roles import (
     arbitrate,
     check_named_roles,
@@ -345,8 +349,6 @@ def read_csv_export(
     if layout.direction_column and layout.direction_column != direction_before:
         # Flags found by content only where the amounts carry no sign of their own
         # (a "Cleared" column of C's beside signed amounts is not a direction).
-        from finanalytics_cli.engine.ingest.money import explicit_sign
-
         signed = layout.amount_column is None or bool(
             frame.select(explicit_sign(pl.col(layout.amount_column)).any()).item()
         )
@@ -366,8 +368,6 @@ def read_csv_export(
         layout.evidence["sign"] = f"{card} exports list charges as positive amounts: signs flipped"
     settled = frame
     if layout.status_column:  # reverted or cancelled rows never moved the balance
-        from finanalytics_cli.engine.ingest.csv_batch import CANCELLED_WORDS
-
         settled = frame.filter(~pl.col(layout.status_column).str.contains(CANCELLED_WORDS).fill_null(False))
     evidence = arbitrate(settled, layout, facts, named)
     if evidence:
@@ -460,7 +460,7 @@ def _currency(
             top = values.value_counts(sort=True).row(0)[0]
             if top in cur.ISO_CODES:
                 return top, f"column {layout.currency_column!r}", iban
-    code = cur.from_header([h for h in header if h in money_cols or any(h == c for c in money_cols)])
+    code = cur.from_header([h for h in header if h in money_cols])
     if code:
         return code, "the column header", iban
     code = cur.from_cells(frame, money_cols)

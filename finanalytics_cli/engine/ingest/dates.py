@@ -272,9 +272,7 @@ def parse_dates(series: Any, fmt: str) -> Any:
         text = normalise_month_names(text)
     else:  # "2024. 01. 15." (Hungarian) is "2024.01.15"
         text = text.str.replace_all(r"\s*([./-])\s*", "$1")
-    parsed = text.str.strptime(pl.Date, fmt, strict=False)
-    year = parsed.dt.year()
-    return pl.when((year >= MIN_YEAR) & (year <= MAX_YEAR)).then(parsed).otherwise(None)
+    return _in_range(text.str.strptime(pl.Date, fmt, strict=False))
 
 
 def date_share(values: Any) -> float:
@@ -302,6 +300,7 @@ def date_share(values: Any) -> float:
 
 
 def _in_range(parsed: Any) -> Any:
+    """Dates outside MIN_YEAR..MAX_YEAR are misreadings (a serial read as %Y%m%d...): null."""
     import polars as pl
 
     year = parsed.dt.year()

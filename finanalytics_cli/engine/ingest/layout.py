@@ -569,34 +569,8 @@ CREDIT_WORDS = {
     "money in",
 }
 # Headers that can only mean a debit/credit flag: their unknown values are an error.
-# ("type" and "transaction type" are used by some banks for other things.)
-SPECIFIC_DIRECTION_HEADERS = {
-    "d/c",
-    "dr/cr",
-    "cr/dr",
-    "debit/credit",
-    "credit/debit",
-    "d/k",
-    "af/bij",
-    "af bij",
-    "soll/haben",
-    "s/h",
-    "debit or credit",
-    "credit debit indicator",
-    "debet/credit",
-    "credit/debet",
-    "debit/credit indicator",
-    "cdt/dbt",
-    "soll/haben kennzeichen",
-    "s/h kennzeichen",
-    "d/c indicator",
-    "in/out",
-    "i/o",
-    "dr cr",
-    "debit credit",
-    "cd",
-    "dc",
-}
+# ("type", "transaction type" and "sign" are used by some banks for other things.)
+SPECIFIC_DIRECTION_HEADERS = set(ROLE_NAMES["direction"]) - {"type", "transaction type", "sign"}
 
 # Exports of apps and banks whose date order the dates alone cannot show (normalised header).
 KNOWN_EXPORTS: list[tuple[str, frozenset[str], str]] = [
@@ -651,35 +625,6 @@ def known_export(header: list[str]) -> tuple[str, str] | None:
         if cells == heads:
             return name, order
     return None
-
-
-# strptime formats tried over the whole date column; {sep} is the column's separator.
-_DATE_FORMATS = [
-    "%Y-%m-%d",
-    "%Y/%m/%d",
-    "%Y.%m.%d",
-    "%Y%m%d",
-    "%Y:%m:%d",
-    "%d/%m/%Y",
-    "%m/%d/%Y",
-    "%d.%m.%Y",
-    "%m.%d.%Y",
-    "%d-%m-%Y",
-    "%m-%d-%Y",
-    "%d/%m/%y",
-    "%m/%d/%y",
-    "%d.%m.%y",
-    "%d-%m-%y",
-    "%m-%d-%y",
-    "%d %b %Y",
-    "%d %B %Y",
-    "%b %d, %Y",
-    "%B %d, %Y",
-    "%d-%b-%Y",
-    "%d-%b-%y",
-    "%d %b %y",
-    "%b %d %Y",
-]
 
 
 def normalise_header(text: str) -> str:
@@ -929,16 +874,3 @@ def find_header(lines: list[str], delimiter: str) -> int | None:
         if s > best_score:
             best, best_score = i, s
     return best
-
-
-def _strip_bom(text: str) -> str:
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def read_sample_rows(text: str, delimiter: str, start: int, limit: int = 200) -> list[list[str]]:
-    """The first rows after ``start`` (line-based, tolerant of broken quoting)."""
-    lines = [ln for ln in text[:500_000].splitlines()[start:] if ln.strip()]
-    return [split_line(ln, delimiter) for ln in lines[:limit]]
-
-
-DATE_FORMATS = _DATE_FORMATS

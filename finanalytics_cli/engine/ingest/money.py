@@ -41,26 +41,28 @@ def money_share(values: Any) -> float:
     return float((s.str.contains(MONEY_LIKE) & ~reference).mean())
 
 
-def has_decimal_evidence(money: list[Any]) -> bool:
+def _distinct_numbers(money: list[Any]) -> Any:
+    """The number texts of the distinct cells of some money columns (non-empty)."""
     import polars as pl
 
+    s = pl.concat([m.cast(pl.String).drop_nulls().unique() for m in money]).unique()
+    digits = pl.select(number_text(pl.lit(s))).to_series().drop_nulls()
+    return digits.filter(digits != "")
+
+
+def has_decimal_evidence(money: list[Any]) -> bool:
     if not money:
         return False
-    s = pl.concat([m.cast(pl.String).drop_nulls().unique() for m in money])
-    digits = pl.select(number_text(pl.lit(s))).to_series().drop_nulls()
+    digits = _distinct_numbers(money)
     return bool(digits.str.contains(_COMMA_DEC).any() or digits.str.contains(_POINT_DEC).any())
 
 
 def decide_decimal(money: list[Any], delimiter: str) -> tuple[str, str | None, str] | str:
     """(decimal mark, thousands separator, evidence) over every money value of the file,
     or a description of the conflict."""
-    import polars as pl
-
     if not money:
         return ".", None, "no money column"
-    s = pl.concat([m.cast(pl.String).drop_nulls().unique() for m in money]).unique()
-    digits = pl.select(number_text(pl.lit(s))).to_series().drop_nulls()
-    digits = digits.filter(digits != "")
+    digits = _distinct_numbers(money)
     # "1.250.000" can only be dot thousands (decimal comma), "1,250,000" comma thousands.
     comma = int(digits.str.contains(_COMMA_DEC).sum()) + int(digits.str.contains(r"^\d{1,3}(?:\.\d{3}){2,}$").sum())
     point = int(digits.str.contains(_POINT_DEC).sum()) + int(digits.str.contains(r"^\d{1,3}(?:,\d{3}){2,}$").sum())

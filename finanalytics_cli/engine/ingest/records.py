@@ -143,3 +143,7 @@ def balance_record_kind(texts: list[Any]) -> Any:
             .otherwise(kind)
         )
     return kind
+
+
+# Rows that never moved money: reverted, cancelled, declined, failed.
+CANCELLED_WORDS = r"(?i)revert|cancel|declin|\bfailed\b|storn|annul|rejected|abgelehnt|zur[üu]ckgewiesen|refus"

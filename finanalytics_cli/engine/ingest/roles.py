@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Any
 
+from finanalytics_cli.engine.ingest.currency import ISO_CODES
 from finanalytics_cli.engine.ingest.dates import date_share
-from finanalytics_cli.engine.ingest.money import money_share, parse_money
+from finanalytics_cli.engine.ingest.layout import CREDIT_WORDS, DEBIT_WORDS, normalise_header
+from finanalytics_cli.engine.ingest.money import decide_decimal, money_share, parse_money
 
 MONEY_ROLES = ("amount_column", "debit_column", "credit_column", "balance_column")
 MIN_DATE_SHARE = 0.8
@@ -91,9 +93,6 @@ def _assigned(layout: Any) -> set[str]:
 
 def flag_shares(frame: Any, columns: list[str]) -> tuple[dict[str, float], dict[str, float]]:
     """Per column of short tokens, the share that are debit/credit flags and that are ISO currency codes."""
-    from finanalytics_cli.engine.ingest.currency import ISO_CODES
-    from finanalytics_cli.engine.ingest.layout import CREDIT_WORDS, DEBIT_WORDS
-
     words = list(DEBIT_WORDS | CREDIT_WORDS)
     flags, codes = {}, {}
     sample = frame.head(5000)
@@ -174,8 +173,6 @@ def _amount_and_balance(frame: Any, layout: Any, a: str, b: str) -> tuple[str, s
     """Of two full money columns, (amount, balance): the pair whose balance steps agree more."""
     import polars as pl
 
-    from finanalytics_cli.engine.ingest.money import decide_decimal
-
     decided = decide_decimal([frame[a], frame[b]], layout.delimiter)
     decimal, thousands = (".", None) if isinstance(decided, str) else decided[:2]
 
@@ -220,7 +217,7 @@ def headerless_roles(layout: Any, facts: dict[str, ColumnFacts], frame: Any) -> 
             return "no header, and three columns look like amounts"
         else:
             return f"no header, and {len(money)} columns look like amounts"
-    used = {layout.date_column, layout.amount_column, layout.debit_column, layout.credit_column, layout.balance_column}
+    used = _assigned(layout) | {layout.direction_column}
     texts = [f for c, f in facts.items() if c not in used and c not in dates and not is_money(f) and f.filled]
     if texts and layout.payee_column is None:
         layout.payee_column = max(texts, key=lambda f: f.text_length * f.filled).name
@@ -282,12 +279,6 @@ def _amount_expr(layout: Any, amount_column: str | None, debit: str | None, cred
 _FEE_HEADERS = {"fee", "fees", "fee amount", "gebuhr", "gebuhren", "commission", "frais", "comision", "commissione"}
 
 
-def normalise(header: str) -> str:
-    from finanalytics_cli.engine.ingest.layout import normalise_header
-
-    return normalise_header(header)
-
-
 def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set[str]) -> str | None:
     """Let the running balance choose the amount column(s) and sign; returns the evidence.
 
@@ -308,7 +299,7 @@ def arbitrate(frame: Any, layout: Any, facts: dict[str, ColumnFacts], named: set
     cur = agreement(frame, _amount_expr(layout, *current), balance)
     if cur.steps < MIN_STEPS or cur.plus >= 0.8 * cur.steps:
         return None
-    fee = next((c for c in facts if normalise(c) in _FEE_HEADERS and facts[c].money >= 0.9), None)
+    fee = next((c for c in facts if normalise_header(c) in _FEE_HEADERS and facts[c].money >= 0.9), None)
     if fee and layout.amount_column:
         # Revolut-style: the fee is charged beside the amount; the balance moves by both.
         with_fee = _amount_expr(layout, *current) - parse_money(pl.col(fee), layout.decimal, layout.thousands)[
