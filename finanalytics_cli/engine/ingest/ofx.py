@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finanalytics_cli.engine.errors import InvalidInput
+from finanalytics_cli.engine.ingest.currency import UNKNOWN as UNKNOWN_CURRENCY
 
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_.]*)\s*(/?)>([^<]*)", re.S)
 _HEADER_CHARSET = re.compile(r"^\s*CHARSET\s*:\s*([A-Za-z0-9_-]+)", re.I | re.M)
@@ -281,7 +282,7 @@ def read_statements(text: str, name: str) -> list[OfxStatement]:
                     f"{name}: a {_LABELS[kind]} statement has no account ({acct_tag}) and no currency (CURDEF), "
                     "so the file is damaged and nothing was imported"
                 )
-            currency = (curdef or "XXX").upper()[:3]  # ISO 4217's "no currency": never a guess
+            currency = (curdef or UNKNOWN_CURRENCY).upper()[:3]  # never a guess
             txs, rejected, notes = _transactions(st, currency)
             warnings = []
             if curdef is None:
