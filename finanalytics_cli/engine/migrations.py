@@ -295,12 +295,53 @@ def m005_planning(con: Any) -> None:
     con.execute(f"ALTER TABLE accounts ADD COLUMN credit_limit {MONEY}")
 
 
+def m006_transactions_unkeyed(con: Any) -> None:
+    """``transactions`` without the PRIMARY KEY index on tx_id.
+
+    The index cost about a second of CPU per million imported rows (and its memory) and
+    answered no query: DuckDB's zone maps prune the scans. Ids stay unique by
+    construction: the store's only writer of rows (``loader.load_batch``, under the
+    store's exclusive lock) numbers them after the largest id of ``transactions`` and
+    ``superseded_transactions``; tests/engine/test_store.py checks it. DuckDB cannot drop a
+    key in place, so the table is rebuilt, in this migration's transaction."""
+    con.execute(
+        f"""CREATE TABLE transactions_m006 (
+            tx_id BIGINT NOT NULL DEFAULT nextval('seq_transactions'),
+            account_id INTEGER NOT NULL,
+            import_id INTEGER,
+            posted_date DATE NOT NULL,
+            amount {MONEY} NOT NULL,
+            currency VARCHAR(3) NOT NULL,
+            payee_raw VARCHAR,
+            merchant VARCHAR,
+            memo VARCHAR,
+            category VARCHAR,
+            category_source VARCHAR,
+            category_confidence DOUBLE,
+            fitid VARCHAR,
+            fingerprint VARCHAR NOT NULL,
+            occurrence INTEGER NOT NULL DEFAULT 0,
+            is_pending BOOLEAN NOT NULL DEFAULT false,
+            is_transfer BOOLEAN NOT NULL DEFAULT false,
+            transfer_tx_id BIGINT,
+            balance {MONEY},
+            raw_row VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            labeled_at TIMESTAMP,
+            category_model_id INTEGER)"""
+    )
+    con.execute("INSERT INTO transactions_m006 SELECT * FROM transactions ORDER BY tx_id")
+    con.execute("DROP TABLE transactions")
+    con.execute("ALTER TABLE transactions_m006 RENAME TO transactions")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_import_tracking", m002_import_tracking),
     ("m003_models", m003_models),
     ("m004_insights", m004_insights),
     ("m005_planning", m005_planning),
+    ("m006_transactions_unkeyed", m006_transactions_unkeyed),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -340,3 +340,33 @@ def test_nested_transactions_join_the_outer_one(store: Any) -> None:
         with store.transaction():
             con.execute("INSERT INTO app_state (key, value) VALUES ('inner', '1')")
     assert con.execute("SELECT count(*) FROM app_state WHERE key = 'inner'").fetchone()[0] == 1
+
+
+def test_m006_rebuilds_transactions_without_the_key_and_keeps_every_row(
+    store_paths: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store made before m006: the rows must come through the rebuild as they were.
+    every = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:5])
+    with Store.create(store_paths) as old:
+        _add_secret(old, n=3)
+        _add_secret(old, n=2, day=dt.date(2024, 3, 2))
+        before = old.con.execute("SELECT * FROM transactions ORDER BY tx_id").fetchall()
+        keyed = old.con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'transactions' "
+            "AND constraint_type = 'PRIMARY KEY'"
+        ).fetchone()[0]
+    assert keyed == 1 and len(before) == 5
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    with Store.open(store_paths) as new:
+        assert new.con.execute("SELECT * FROM transactions ORDER BY tx_id").fetchall() == before
+        assert (
+            new.con.execute(
+                "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'transactions' "
+                "AND constraint_type = 'PRIMARY KEY'"
+            ).fetchone()[0]
+            == 0
+        )
+        _add_secret(new, n=1, day=dt.date(2024, 3, 3))  # the importer writes to the rebuilt table
+        ids = [r[0] for r in new.con.execute("SELECT tx_id FROM transactions ORDER BY tx_id").fetchall()]
+        assert len(ids) == 6 and len(set(ids)) == 6

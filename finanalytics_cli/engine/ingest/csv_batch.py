@@ -54,23 +54,66 @@ def empty_batch() -> Any:
     return pl.DataFrame(schema={k: types[v] for k, v in BATCH_SCHEMA.items()})
 
 
+def _money_cells(frame: Any, layout: CsvLayout) -> Any:
+    """The frame with each money column's cells parsed: (value, present, ok) columns named
+    after it (see :func:`_parsed`). Amounts repeat: each distinct text is parsed once and
+    the results are joined back, which is several times faster than parsing every row."""
+    import polars as pl
+
+    columns = dict.fromkeys(
+        c
+        for c in (
+            layout.amount_column,
+            layout.debit_column,
+            layout.credit_column,
+            layout.fee_column,
+            layout.balance_column,
+        )
+        if c
+    )
+    parts = []
+    for c in columns:
+        distinct = frame.select(pl.col(c).unique())
+        value, present, ok = parse_money(pl.col(c), layout.decimal, layout.thousands)
+        distinct = distinct.with_columns(
+            value.alias(f"{c}\0value"),
+            present.fill_null(False).alias(f"{c}\0present"),
+            ok.fill_null(False).alias(f"{c}\0ok"),
+            credit_suffix(pl.col(c)).alias(f"{c}\0credit"),
+            explicit_sign(pl.col(c)).alias(f"{c}\0signed"),
+        )
+        joined = frame.select(c).join(distinct, on=c, how="left", nulls_equal=True, maintain_order="left")
+        parts.append(joined.drop(c))
+    return frame.hstack([s for part in parts for s in part.iter_columns()]) if parts else frame
+
+
+def _parsed(column: str, what: str) -> Any:
+    """A parsed money cell of :func:`_money_cells`: value, present, ok, credit or signed."""
+    import polars as pl
+
+    return pl.col(f"{column}\0{what}")
+
+
 def _amount(frame: Any, layout: CsvLayout) -> tuple[Any, list[Any], list[Any]]:
-    """(signed amount, presence exprs, ok exprs); signs as documented in ``money``."""
+    """(signed amount, presence exprs, ok exprs) over a frame of :func:`_money_cells`;
+    signs as documented in ``money``."""
     import polars as pl
 
     presence, oks = [], []
     zero = pl.lit(0).cast(pl.Decimal(18, 2))
     if layout.amount_column:
-        col = pl.col(layout.amount_column)
-        v, present, ok = parse_money(col, layout.decimal, layout.thousands)
+        col = layout.amount_column
+        v, present, ok = _parsed(col, "value"), _parsed(col, "present"), _parsed(col, "ok")
         presence.append(present)
         oks.append(ok | ~present)
         amount = v
-        marked = frame.select(credit_suffix(col).any().alias("cr"), explicit_sign(col).any().alias("neg")).row(0)
+        marked = frame.select(_parsed(col, "credit").any().alias("cr"), _parsed(col, "signed").any().alias("neg")).row(
+            0
+        )
         if marked[0] and not layout.direction_column:
             # "12.00 CR" marks credits: unsigned amounts beside them are debits (card statements).
             unsigned_is_debit = not marked[1]
-            amount = pl.when(credit_suffix(col)).then(v.abs())
+            amount = pl.when(_parsed(col, "credit")).then(v.abs())
             amount = amount.otherwise(-v.abs() if unsigned_is_debit else v)
             layout.evidence["sign"] = "'CR' marks credits" + (
                 "; unmarked amounts are debits" if unsigned_is_debit else ""
@@ -89,13 +132,12 @@ def _amount(frame: Any, layout: CsvLayout) -> tuple[Any, list[Any], list[Any]]:
         for column, sign in ((layout.debit_column, -1), (layout.credit_column, 1)):
             if not column:
                 continue
-            v, present, ok = parse_money(pl.col(column), layout.decimal, layout.thousands)
+            v, present, ok = _parsed(column, "value"), _parsed(column, "present"), _parsed(column, "ok")
             presence.append(present)
             oks.append(ok | ~present)
             amount = amount + pl.when(present & ok).then(v.abs() * sign).otherwise(zero)
     if layout.fee_column:  # a fee charged beside the amount, shown by the running balance
-        fee = parse_money(pl.col(layout.fee_column), layout.decimal, layout.thousands)[0]
-        amount = amount - fee.abs().fill_null(0)
+        amount = amount - _parsed(layout.fee_column, "value").abs().fill_null(0)
     if layout.invert_sign:
         amount = -amount
     return amount, presence, oks
@@ -111,7 +153,7 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     posted = frame.select(layout.date_column).join(
         distinct, on=layout.date_column, how="left", nulls_equal=True, maintain_order="left"
     )["_posted"]
-    frame = frame.with_columns(posted)
+    frame = _money_cells(frame.with_columns(posted), layout)
     amount, presence, oks = _amount(frame, layout)
     any_present = pl.any_horizontal(presence) if presence else pl.lit(False)
     all_ok = pl.all_horizontal(oks) if oks else pl.lit(True)
@@ -158,11 +200,9 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
             if memo_cols
             else pl.lit(None, pl.String)
         ).alias("memo"),
-        (
-            parse_money(pl.col(layout.balance_column), layout.decimal, layout.thousands)[0]
-            if layout.balance_column
-            else pl.lit(None, pl.Decimal(18, 2))
-        ).alias("balance"),
+        (_parsed(layout.balance_column, "value") if layout.balance_column else pl.lit(None, pl.Decimal(18, 2))).alias(
+            "balance"
+        ),
         (
             # A row's own currency where it names one; an empty or odd cell takes the file's.
             pl.when(pl.col(layout.currency_column).str.strip_chars().str.to_uppercase().is_in(list(ISO_CODES)))

@@ -283,19 +283,20 @@ def date_share(values: Any) -> float:
     s = s.filter(s.str.strip_chars() != "").unique()
     if s.len() == 0:
         return 0.0
-    frame = pl.DataFrame({"v": s})
+    # The text each format reads is prepared once for the column (as parse_dates does it),
+    # and every format is tried in one select.
+    stripped = strip_time(pl.col("v"))
+    frame = pl.DataFrame({"v": s}).select(stripped.str.replace_all(r"\s*([./-])\s*", "$1").alias("c"), "v")
     names = has_month_names(s)
     if names:  # month names normalised once for the column, not once per format
-        frame = frame.with_columns(normalise_month_names(strip_time(pl.col("v"))).alias("n"))
-    best = 0
-    for fmt in DATE_FORMATS:
-        if "%b" in fmt:
-            if not names:
-                continue
-            parsed = frame.select(_in_range(pl.col("n").str.strptime(pl.Date, fmt, strict=False))).to_series()
-        else:
-            parsed = frame.select(parse_dates(pl.col("v"), fmt)).to_series()
-        best = max(best, s.len() - parsed.null_count())
+        frame = frame.with_columns(normalise_month_names(stripped).alias("n"))
+    tries = [
+        _in_range(pl.col("n" if "%b" in fmt else "c").str.strptime(pl.Date, fmt, strict=False)).alias(str(i))
+        for i, fmt in enumerate(DATE_FORMATS)
+        if names or "%b" not in fmt
+    ]
+    read = frame.select(tries)
+    best = max(s.len() - read[c].null_count() for c in read.columns)
     return best / s.len()
 
 

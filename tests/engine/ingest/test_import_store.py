@@ -218,3 +218,29 @@ def test_currency_flag_fills_in_but_never_overrules_the_file(store: Any) -> None
     plain = "Date,Description,Amount\n2024-01-03,Shop,-5.00\n"
     result = run(store, plain, account="Cash", currency="GBP")
     assert (result.currency, result.currency_source) == ("GBP", "--currency")
+
+
+def test_transaction_ids_stay_unique_through_imports_supersedes_and_undo(store: Any) -> None:
+    # No key enforces it (m006): the loader numbers rows after every id in use.
+    def ids() -> list[int]:
+        return [
+            r[0]
+            for r in store.con.execute(
+                "SELECT tx_id FROM transactions UNION ALL SELECT tx_id FROM superseded_transactions"
+            ).fetchall()
+        ]
+
+    run(store, "Date,Status,Description,Amount\n2024-01-10,Pending,DINER 42,-20.00\n2024-01-09,Posted,GROCER,-9.00\n")
+    later = run(
+        store, "Date,Status,Description,Amount\n2024-01-12,Posted,DINER 42,-24.00\n2024-01-11,Posted,BAKERY,-3.00\n"
+    )
+    assert later.pending_matched == 1
+    run(store, JAN, account="Savings")
+    undo_import(store, later.import_id)  # the pending row comes back with its own id
+    run(store, JAN_FEB_OVERLAP, account="Savings")
+    run(store, "Date,Description,Amount\n2024-01-12,DINER 42,-24.00\n")
+    all_ids = ids()
+    assert (
+        len(all_ids) == count(store) + store.con.execute("SELECT count(*) FROM superseded_transactions").fetchone()[0]
+    )
+    assert len(all_ids) == len(set(all_ids)) == 8
