@@ -174,7 +174,8 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     text_cols = [c for c in [payee_src, *memo_cols] if c] + [
         c for c in layout.columns if c not in numeric and c != payee_src and c not in memo_cols
     ]
-    texts = [pl.col(c).str.strip_chars() for c in text_cols]
+    # The record phrases allow blanks around them: the cells are searched as they are.
+    texts = [pl.col(c) for c in text_cols]
     if texts and not frame.select(pl.any_horizontal([t.str.contains(BALANCE_RECORD) for t in texts]).any()).item():
         texts = []  # no record anywhere: skip the per-kind classification
     pending = pl.lit(False)
@@ -238,12 +239,19 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     # ("Total", "Closing balance"), not rejects.
     good = (~bad_date) & work["_ok"] & work["_present"]
     last_good = good.arg_true().max() if good.any() else -1
-    idx = pl.Series(range(work.height))
+    idx = pl.int_range(work.height, eager=True)
     # ...but a row whose date cell is a bad date ("2024-02-30") is a reject even at the end.
-    date_raw = work["_date_raw"].fill_null("")
-    summary_like = (date_raw.str.strip_chars() == "") | date_raw.str.contains(r"[^\W\d_]")
+    # Only rows after the last good one, or with a bad date, can be summary lines or notes.
+    nothing = pl.repeat(False, work.height, dtype=pl.Boolean, eager=True)
+    maybe = ((idx > last_good) | bad_date).arg_true()
+    summary_like = nothing  # (scatter writes in place: each result starts from a clone)
+    if maybe.len():
+        date_raw = work["_date_raw"].gather(maybe).fill_null("")
+        summary_like = nothing.clone().scatter(
+            maybe, (date_raw.str.strip_chars() == "") | date_raw.str.contains(r"[^\W\d_]")
+        )
     # Section notes inside the data ("Posted Transactions"): one text cell, no date.
-    note = pl.Series("note", [False] * work.height, dtype=pl.Boolean)
+    note = nothing
     if bad_date.any():
         bad_idx = bad_date.arg_true()
         cells = (
@@ -255,7 +263,7 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
             )
             .to_series()
         )
-        note = note.scatter(bad_idx, (cells <= 1) & summary_like.gather(bad_idx))
+        note = nothing.clone().scatter(bad_idx, (cells <= 1) & summary_like.gather(bad_idx))
     trailing = ((idx > last_good) & summary_like) | note
     reason = (
         pl.when(pl.col("posted_date").is_null())
