@@ -295,15 +295,27 @@ def m005_planning(con: Any) -> None:
     con.execute(f"ALTER TABLE accounts ADD COLUMN credit_limit {MONEY}")
 
 
+def _md5_number_of_hex(column: str) -> str:
+    """SQL: the md5_number() of an md5 hex text: the digest's bytes read little-endian."""
+    rev = " || ".join(f"substr({column}, {31 - 2 * i}, 2)" for i in range(16))  # the bytes, last first
+    return (
+        f"((('0x' || substr({rev}, 1, 16))::UBIGINT::UHUGEINT << 64) "
+        f"| ('0x' || substr({rev}, 17, 16))::UBIGINT::UHUGEINT)"
+    )
+
+
 def m006_transactions_unkeyed(con: Any) -> None:
-    """``transactions`` without the PRIMARY KEY index on tx_id.
+    """``transactions`` without the PRIMARY KEY index on tx_id, and fingerprints as numbers.
 
     The index cost about a second of CPU per million imported rows (and its memory) and
     answered no query: DuckDB's zone maps prune the scans. Ids stay unique by
     construction: the store's only writer of rows (``loader.load_batch``, under the
     store's exclusive lock) numbers them after the largest id of ``transactions`` and
-    ``superseded_transactions``; tests/engine/test_store.py checks it. DuckDB cannot drop a
-    key in place, so the table is rebuilt, in this migration's transaction."""
+    ``superseded_transactions``; tests/engine/test_store.py checks it. A fingerprint is
+    the same md5 as before, kept as its 128-bit number (``md5_number``) rather than 32
+    hex characters: half the bytes, and no string compression to try on every insert.
+    DuckDB cannot drop a key in place, so the table is rebuilt, in this migration's
+    transaction."""
     con.execute(
         f"""CREATE TABLE transactions_m006 (
             tx_id BIGINT NOT NULL DEFAULT nextval('seq_transactions'),
@@ -319,7 +331,7 @@ def m006_transactions_unkeyed(con: Any) -> None:
             category_source VARCHAR,
             category_confidence DOUBLE,
             fitid VARCHAR,
-            fingerprint VARCHAR NOT NULL,
+            fingerprint UHUGEINT NOT NULL,
             occurrence INTEGER NOT NULL DEFAULT 0,
             is_pending BOOLEAN NOT NULL DEFAULT false,
             is_transfer BOOLEAN NOT NULL DEFAULT false,
@@ -330,9 +342,16 @@ def m006_transactions_unkeyed(con: Any) -> None:
             labeled_at TIMESTAMP,
             category_model_id INTEGER)"""
     )
-    con.execute("INSERT INTO transactions_m006 SELECT * FROM transactions ORDER BY tx_id")
+    con.execute(
+        f"INSERT INTO transactions_m006 SELECT * REPLACE ({_md5_number_of_hex('fingerprint')} AS fingerprint) "
+        "FROM transactions ORDER BY tx_id"
+    )
     con.execute("DROP TABLE transactions")
     con.execute("ALTER TABLE transactions_m006 RENAME TO transactions")
+    con.execute(
+        "ALTER TABLE superseded_transactions ALTER COLUMN fingerprint TYPE UHUGEINT "
+        f"USING {_md5_number_of_hex('fingerprint')}"
+    )
 
 
 MIGRATIONS: list[tuple[str, Migration]] = [

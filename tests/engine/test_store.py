@@ -351,6 +351,10 @@ def test_m006_rebuilds_transactions_without_the_key_and_keeps_every_row(
     with Store.create(store_paths) as old:
         _add_secret(old, n=3)
         _add_secret(old, n=2, day=dt.date(2024, 3, 2))
+        # The fingerprints as the code before m006 wrote them: md5 hex text.
+        for tx_id, number in old.con.execute("SELECT tx_id, fingerprint FROM transactions").fetchall():
+            hex_text = int(number).to_bytes(16, "little").hex()
+            old.con.execute("UPDATE transactions SET fingerprint = ? WHERE tx_id = ?", [hex_text, tx_id])
         before = old.con.execute("SELECT * FROM transactions ORDER BY tx_id").fetchall()
         keyed = old.con.execute(
             "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'transactions' "
@@ -359,7 +363,11 @@ def test_m006_rebuilds_transactions_without_the_key_and_keeps_every_row(
     assert keyed == 1 and len(before) == 5
     monkeypatch.setattr(migrations, "MIGRATIONS", every)
     with Store.open(store_paths) as new:
-        assert new.con.execute("SELECT * FROM transactions ORDER BY tx_id").fetchall() == before
+        after = new.con.execute("SELECT * FROM transactions ORDER BY tx_id").fetchall()
+        fp = [d[0] for d in new.con.execute("SELECT * FROM transactions LIMIT 0").description].index("fingerprint")
+        # Fingerprints are the same md5, now as numbers: the rows dedupe as before.
+        assert [r[:fp] + r[fp + 1 :] for r in after] == [r[:fp] + r[fp + 1 :] for r in before]
+        assert [r[fp] for r in after] == [int.from_bytes(bytes.fromhex(r[fp]), "little") for r in before]
         assert (
             new.con.execute(
                 "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'transactions' "
@@ -367,6 +375,8 @@ def test_m006_rebuilds_transactions_without_the_key_and_keeps_every_row(
             ).fetchone()[0]
             == 0
         )
+        _add_secret(new, n=3)  # the same rows again: recognised as stored
+        assert new.con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 5
         _add_secret(new, n=1, day=dt.date(2024, 3, 3))  # the importer writes to the rebuilt table
         ids = [r[0] for r in new.con.execute("SELECT tx_id FROM transactions ORDER BY tx_id").fetchall()]
         assert len(ids) == 6 and len(set(ids)) == 6

@@ -146,11 +146,12 @@ class LoadStats:
 # the peak), and batches that straddle row groups cost more CPU (partial groups merged).
 _ROW_GROUP = 122_880
 
-# The fingerprint: md5 of the _fingerprint_basis text, put together in DuckDB from the
-# columns: DuckDB writes dates and DECIMAL(18,2) as polars does (test_loader.py checks
-# it), and payee_fp/memo_fp hold the normalised texts where they differ from the raw.
+# The fingerprint: md5 of the _fingerprint_basis text, as its 128-bit number (the digest's
+# bytes little-endian: DuckDB's md5_number), put together in DuckDB from the columns:
+# DuckDB writes dates and DECIMAL(18,2) as polars does (test_loader.py checks it), and
+# payee_fp/memo_fp hold the normalised texts where they differ from the raw.
 _FINGERPRINT = (
-    "md5(concat_ws('|', $account_text, strftime(posted_date, '%Y-%m-%d'), amount::VARCHAR, currency, "
+    "md5_number(concat_ws('|', $account_text, strftime(posted_date, '%Y-%m-%d'), amount::VARCHAR, currency, "
     "coalesce(payee_fp, payee_raw, ''), coalesce(memo_fp, memo, '')))"
 )
 _FINGERPRINT_COLUMNS = ("posted_date", "amount", "currency", "payee_raw", "payee_fp", "memo", "memo_fp")

@@ -104,14 +104,17 @@ def test_fingerprints_and_occurrences_match_their_definition(store: Any) -> None
     stored = store.con.execute(
         "SELECT tx_id, fingerprint, occurrence, merchant FROM transactions ORDER BY tx_id"
     ).fetchall()
-    # The definition: md5 of the basis text, identical rows numbered in file order.
+    # The definition: md5 of the basis text (as a number: its bytes little-endian, DuckDB's
+    # md5_number), identical rows numbered in file order.
     expected = frame.with_columns(pl.col("currency").fill_null("USD").str.to_uppercase()).select(
         _fingerprint_basis(1).alias("basis"),
         pl.int_range(pl.len()).over(_fingerprint_basis(1)).alias("occurrence"),
         pl.col("payee_raw"),
     )
     assert [r[0] for r in stored] == list(range(1, 3001))  # ids follow the file's lines
-    assert [r[1] for r in stored] == [hashlib.md5(b.encode()).hexdigest() for b in expected["basis"]]
+    assert [r[1] for r in stored] == [
+        int.from_bytes(hashlib.md5(b.encode()).digest(), "little") for b in expected["basis"]
+    ]
     assert [r[2] for r in stored] == expected["occurrence"].to_list()
     assert max(r[2] for r in stored) > 0
     assert [r[3] for r in stored] == [clean_merchant(p) for p in expected["payee_raw"]]
