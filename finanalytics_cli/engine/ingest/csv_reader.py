@@ -336,9 +336,9 @@ def read_csv_export(
     ]
     if "decimal" not in named:
         flow_cols = [c for c in money_cols if c != layout.balance_column]
-        probe = [frame[c] for c in flow_cols]
+        probe = [frame[c].unique() for c in flow_cols]  # both decisions read distinct cells only
         if not has_decimal_evidence(probe):  # running balances: only when the amounts cannot tell
-            probe = [frame[c] for c in money_cols]
+            probe = [frame[c].unique() for c in money_cols]
         decided = decide_decimal(probe, layout.delimiter)
         if isinstance(decided, str):
             raise ambiguous(name, decided, layout, {"decimal": ","})

@@ -327,8 +327,8 @@ def format_counts(values: Any) -> tuple[int, dict[str, int]]:
     """(distinct non-empty values, values each format reads)."""
     import polars as pl
 
-    frame = pl.DataFrame({"v": values}).filter(pl.col("v").is_not_null() & (pl.col("v").str.strip_chars() != ""))
-    frame = frame.unique(maintain_order=True)
+    frame = pl.DataFrame({"v": values.unique()})
+    frame = frame.filter(pl.col("v").is_not_null() & (pl.col("v").str.strip_chars() != ""))
     n = frame.height
     if n == 0:
         return 0, {}

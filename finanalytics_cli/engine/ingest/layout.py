@@ -10,6 +10,7 @@ convention. A ``--map`` TOML file can fix any of it.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -807,29 +808,46 @@ def match_roles(header: list[str]) -> dict[str, int]:
     norm = [normalise_header(h) for h in header]
     roles: dict[str, int] = {}
     taken: set[int] = set()
-    for exact in (True, False):
-        for role, names in ROLE_NAMES.items():
-            if role in roles:
+    columns_named: dict[str, list[int]] = {}
+    for i, h in enumerate(norm):
+        if h:
+            columns_named.setdefault(h, []).append(i)
+    for role, names in ROLE_NAMES.items():  # exact names: the first free column of that name
+        for name in names:
+            i = next((i for i in columns_named.get(name, ()) if i not in taken), None)
+            if i is not None:
+                roles[role] = i
+                taken.add(i)
+                break
+    for role, names in ROLE_NAMES.items():
+        if role in roles or role not in _CONTAINS_ROLES:
+            continue
+        # The cheap test first: one search for all of the role's names over the whole line.
+        if not _role_names_anywhere(role).search("\n".join(norm)):
+            continue
+        for name in names:
+            if len(name) <= 3:
                 continue
-            for name in names:
-                hit = None
-                for i, h in enumerate(norm):
-                    if i in taken or not h:
-                        continue
-                    if (
-                        (h == name)
-                        if exact
-                        else (
-                            role in _CONTAINS_ROLES and len(name) > 3 and _word_in(name, h) and not _qualified(role, h)
-                        )
-                    ):
-                        hit = i
-                        break
-                if hit is not None:
-                    roles[role] = hit
-                    taken.add(hit)
-                    break
+            hit = next(
+                (
+                    i
+                    for i, h in enumerate(norm)
+                    if i not in taken and h and _word_in(name, h) and not _qualified(role, h)
+                ),
+                None,
+            )
+            if hit is not None:
+                roles[role] = hit
+                taken.add(hit)
+                break
     return roles
+
+
+@functools.cache
+def _role_names_anywhere(role: str) -> re.Pattern[str]:
+    """A pattern finding any of the role's (longer) names as a substring."""
+    names = sorted((n for n in ROLE_NAMES[role] if len(n) > 3), key=len, reverse=True)
+    return re.compile("|".join(re.escape(n) for n in names) or "(?!)")
 
 
 _CONTAINS_ROLES = {"date", "amount", "debit", "credit", "payee", "memo", "balance", "currency"}
