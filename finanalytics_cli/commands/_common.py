@@ -62,8 +62,9 @@ def open_store(*, readonly: bool = False, create: bool = False) -> Store:
     s = settings()
     p = paths()
     if create and not p.db_path.exists() and not p.key_path.exists():
-        store = Store.create(p, passphrase_provider=interactive_passphrase)
-        message(f"Created a new encrypted store at {p.db_path}.")
+        store = Store.create(p, passphrase_provider=interactive_passphrase, wait=s.wait)
+        if store.created:  # (not when another process made it while this one waited)
+            message(f"Created a new encrypted store at {p.db_path}.")
     else:
         store = Store.open(p, readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)
     store.audit_action = f"command:{command_path()}"

@@ -39,8 +39,10 @@ def demo(
     try:
         if s.profile:
             p = resolve_paths(s.profile, s.db)
-            if p.db_path.exists():
-                raise InvalidInput(f"profile {p.profile!r} already has a store; demo needs a fresh profile")
+            if p.db_path.exists() or p.key_path.exists():
+                raise InvalidInput(
+                    f"profile {p.profile!r} already has a store (or its key file); demo needs a fresh profile"
+                )
             provider = interactive_passphrase
         else:
             p = resolve_paths("demo", tmpdir / "store" / "demo.duckdb")
@@ -50,10 +52,15 @@ def demo(
                 return throwaway
 
         message("Writing the sample household's bank exports and importing them into an encrypted store...")
+        store = Store.create(p, passphrase_provider=provider)
+        if not store.created:  # another process made this profile's store meanwhile: not ours to remove
+            store.close()
+            raise InvalidInput(f"profile {p.profile!r} already has a store; demo needs a fresh profile")
         try:
-            with Store.create(p, passphrase_provider=provider) as store:
+            with store:
                 tour = run_demo(store, tmpdir / "sample")
         except BaseException:
+            # Only the files this demo created are removed.
             if s.profile and not keep:
                 for f in (p.db_path, p.key_path, p.db_path.with_name(p.db_path.name + ".lock")):
                     f.unlink(missing_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import interactive_passphrase, open_store, paths
+from finanalytics_cli.commands._common import interactive_passphrase, open_store, paths, settings
 from finanalytics_cli.output import Result, emit, message
 
 
@@ -23,9 +23,13 @@ def init() -> None:
     from finanalytics_cli.privacy.keys import KeyFile
 
     p = paths()
-    created = not p.db_path.exists()
-    opener = Store.create if created else Store.open
-    with opener(p, passphrase_provider=interactive_passphrase) as store:
+    wait = settings().wait
+    if p.db_path.exists() or p.key_path.exists():  # a key without its database is refused, never replaced
+        store = Store.open(p, passphrase_provider=interactive_passphrase, wait=wait)
+    else:
+        store = Store.create(p, passphrase_provider=interactive_passphrase, wait=wait)
+    with store:
+        created = store.created
         info = {"created": created, **store.encryption_info(), **store.schema_info()}
     info.pop("migrations", None)
     status = KeyFile(p.key_path).status()

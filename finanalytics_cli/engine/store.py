@@ -109,6 +109,30 @@ class _AdvisoryLock:
             self.fd = None
 
 
+def _key_init_tmp(paths: Paths) -> Path:
+    return paths.key_path.with_name(paths.key_path.name + ".init-tmp")
+
+
+def _missing_database(paths: Paths) -> StoreCorrupt:
+    return StoreCorrupt(
+        f"the database {paths.db_path} is missing but its key file {paths.key_path} is there: if the database "
+        "was moved or is on a disk that is not mounted, put it back; nothing was changed. To start a new store "
+        "instead, move the key file away first (without it the old database can never be opened)"
+    )
+
+
+def _finish_creation(paths: Paths) -> None:
+    """A creation stopped after the database was renamed into place and before its key
+    was: the key is the one written for this database (checked when it is opened)."""
+    lock = _AdvisoryLock(paths.db_path.with_name(paths.db_path.name + ".lock"))
+    lock.acquire(exclusive=True, deadline=time.monotonic())
+    try:
+        if not paths.key_path.exists() and _key_init_tmp(paths).exists():
+            os.replace(_key_init_tmp(paths), paths.key_path)
+    finally:
+        lock.release()
+
+
 def _locked() -> StoreLocked:
     return StoreLocked(
         "the store is in use by another finanalytics process; try again, or pass --wait SECONDS",
@@ -149,6 +173,7 @@ class Store:
         self._tx_depth = 0  # nesting of transaction(): inner ones join the outer
         self.audit_action: str | None = None  # set by the CLI: the command, logged when the store closes
         self._audit_outcome = "ok"
+        self.created = False  # made by this call of Store.create
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -168,8 +193,10 @@ class Store:
         db = paths.db_path
         if not db.exists():
             if db.parent.exists() and paths.key_path.exists():
-                raise StoreCorrupt(f"the database {db} is missing but its key file is there")
+                raise _missing_database(paths)
             raise StoreNotFound(f"no store at {db}; run `finanalytics init` first")
+        if not paths.key_path.exists() and _key_init_tmp(paths).exists():
+            _finish_creation(paths)
         _check_is_duckdb(db)
         keyfile = KeyFile(paths.key_path, passphrase_provider)
         lock = _AdvisoryLock(db.with_name(db.name + ".lock"))
@@ -202,11 +229,21 @@ class Store:
             raise
 
     @classmethod
-    def create(cls, paths: Paths, *, passphrase_provider: PassphraseProvider = no_prompt) -> Store:
-        """Create a new encrypted store. The database appears only once complete."""
+    def create(cls, paths: Paths, *, passphrase_provider: PassphraseProvider = no_prompt, wait: float = 0.0) -> Store:
+        """Create a new encrypted store, or open the one another process just created.
+
+        Never touches an existing key file: a key without its database is a store whose
+        database is missing (moved, on an unmounted disk), not a place to start afresh.
+        The key file and the database appear only once both are complete: the key is
+        written to ``<key>.init-tmp``, the database to ``<db>.init-tmp``; the database is
+        renamed into place first, then the key, so an interrupted creation never leaves a
+        key without a database (a database without its key is finished by the next open).
+        ``wait``: seconds to wait for another process creating or using the store."""
         db = paths.db_path
         if db.exists():
             raise StoreCorrupt(f"a file already exists at {db}")
+        if paths.key_path.exists():
+            raise _missing_database(paths)
         ext = httpfs_extension_path()  # refuse before writing anything
         try:
             db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -217,12 +254,18 @@ class Store:
         if not os.access(db.parent, os.W_OK):
             raise StoreUnwritable(f"cannot write in {db.parent}: permission denied")
         lock = _AdvisoryLock(db.with_name(db.name + ".lock"))
-        lock.acquire(exclusive=True, deadline=time.monotonic())
+        lock.acquire(exclusive=True, deadline=time.monotonic() + max(wait, 0.0))
+        if db.exists() or paths.key_path.exists():  # another process created it meanwhile
+            lock.release()
+            if db.exists():
+                return cls.open(paths, wait=wait, passphrase_provider=passphrase_provider)
+            raise _missing_database(paths)
         tmp = db.with_name(db.name + ".init-tmp")
+        key_tmp = _key_init_tmp(paths)
         try:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), key_tmp):
                 leftover.unlink(missing_ok=True)
-            keys = KeyFile(paths.key_path, passphrase_provider).create()
+            keys = KeyFile(key_tmp, passphrase_provider).create()
             con = _connect(need_write=True, ext=ext)
             _attach(con, tmp, keys.active, readonly=False, deadline=time.monotonic())
             from finanalytics_cli.engine.migrations import migrate
@@ -232,14 +275,19 @@ class Store:
             con.execute("USE memory")
             con.execute(f"DETACH {DB_ALIAS}")
             con.close()
+            os.chmod(tmp, 0o600)
             os.replace(tmp, db)
-            os.chmod(db, 0o600)
+            os.replace(key_tmp, paths.key_path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            if not db.exists():
+                for f in (tmp, tmp.with_name(tmp.name + ".wal"), key_tmp):
+                    f.unlink(missing_ok=True)
             lock.release()
             raise
         lock.release()
-        return cls.open(paths, keys=keys)
+        store = cls.open(paths, keys=keys)
+        store.created = True
+        return store
 
     def close(self) -> None:
         try:
@@ -382,6 +430,11 @@ def _sql_path(path: Path) -> str:
 
 def _connect(need_write: bool, ext: Path | None = None) -> Any:
     import duckdb
+
+    # DuckDB creates the WAL and its spill files with the process umask: none of the
+    # store's files may be readable by others (the WAL holds encrypted rows, but its
+    # size and timing are the user's business too). Only ever tightened.
+    os.umask(os.umask(0o077) | 0o077)
 
     con = duckdb.connect(
         ":memory:",
