@@ -202,12 +202,14 @@ class Store:
         lock = _AdvisoryLock(db.with_name(db.name + ".lock"))
         deadline = time.monotonic() + max(wait, 0.0)
         lock.acquire(exclusive=not readonly, deadline=deadline)
+        con = None
         try:
             if keys is None:
                 keys = keyfile.unlock()
             con = _connect(need_write=not readonly)
             _recover_rotation(paths, keyfile, keys)
             _attach(con, db, keys.active, readonly=readonly, deadline=deadline)
+            _check_whole(con, db)  # before anything is written to it
             store = cls(paths, con, keys, lock, readonly)
             from finanalytics_cli.engine.migrations import migrate, pending_migrations
 
@@ -225,6 +227,9 @@ class Store:
                 _enforce_retention(con)
             return store
         except BaseException:
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.close()
             lock.release()
             raise
 
@@ -401,6 +406,8 @@ class Store:
 
 _CORRUPTION_HINTS = (
     "Could not read enough bytes",
+    "AES tag",  # "Computed AES tag differs from read AES tag": a damaged encrypted block
+    "tag differs",
     "Corrupt",
     "corrupt",
     "checksum",
@@ -457,6 +464,26 @@ def _connect(need_write: bool, ext: Path | None = None) -> Any:
         return con  # reading needs no OpenSSL: DuckDB's built-in module decrypts
     con.execute(f"LOAD '{_sql_path(path)}'")
     return con
+
+
+_DB_HEADERS = 3 * 4096  # DuckDB's file header and its two database headers
+
+
+def _check_whole(con: Any, path: Path) -> None:
+    """A database file shorter than the blocks its header counts was truncated (a copy
+    cut short, a full disk): refused before any write makes it grow or hides the loss."""
+    row = con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = ?", [DB_ALIAS]
+    ).fetchone()
+    if row is None or row[0] is None:
+        return
+    expected = _DB_HEADERS + int(row[0]) * int(row[1])
+    size = path.stat().st_size
+    if size < expected:
+        raise StoreCorrupt(
+            f"the store is damaged: {path} holds {size} bytes of the {expected} its header describes (truncated); "
+            "nothing was changed. Restore it from a backup"
+        )
 
 
 def _verify_encrypted(con: Any, alias: str) -> None:

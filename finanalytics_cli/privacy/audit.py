@@ -37,6 +37,7 @@ SAFE_KEYS = {
     "mechanism",
     "readonly",
     "spooled_at",
+    "spool_id",
     "predictions",
     "entity_type",
 }
@@ -97,10 +98,16 @@ def take_pending() -> list[tuple[str, dict[str, Any]]]:
 
 
 def spool(path: Path, action: str, details: dict[str, Any] | None = None) -> None:
-    """Remember an entry a read-only command could not write (appended to a 0600 file)."""
+    """Remember an entry a read-only command could not write (appended to a 0600 file).
+
+    Each line carries an id, so that folding it twice (a fold killed after its commit,
+    before the file was removed) adds it once."""
+    import secrets
+
     line = json.dumps(
         {
             "ts": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
+            "id": secrets.token_hex(8),
             "action": action,
             "details": _clean(details),
         }
@@ -113,25 +120,63 @@ def spool(path: Path, action: str, details: dict[str, Any] | None = None) -> Non
 
 
 def fold_spool(con: Any, path: Path) -> int:
-    """Move spooled entries into the chain (in their order), then remove the spool."""
-    if not path.exists():
-        return 0
+    """Move spooled entries into the chain (in their order), then remove the spool.
+
+    The spool is first renamed to ``<spool>.folding`` (readers appending from then on
+    start a new spool); a ``.folding`` left by an interrupted fold (kill, full disk) is
+    folded first, never overwritten. Each file is folded in one transaction and removed
+    only after its commit; entries already in the chain (a fold killed between its commit
+    and the removal) are skipped by their id. Returns the entries added."""
     folding = path.with_name(path.name + ".folding")
-    try:
-        os.replace(path, folding)  # readers appending from now on start a new spool
-    except FileNotFoundError:
-        return 0
     n = 0
-    for raw in folding.read_text(encoding="utf-8").splitlines():
+    if folding.exists():
+        n += _fold_file(con, folding)
+    if path.exists():
+        try:
+            os.replace(path, folding)
+        except FileNotFoundError:
+            return n
+        n += _fold_file(con, folding)
+    return n
+
+
+def _fold_file(con: Any, folding: Path) -> int:
+    items = []
+    for raw in folding.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             item = json.loads(raw)
             ts = dt.datetime.fromisoformat(item["ts"])
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line after a crash: skipped
-        details = dict(item.get("details") or {})
-        details["spooled_at"] = item["ts"]
-        append(con, str(item.get("action", "unknown")), details, ts=ts)
-        n += 1
+        items.append((item, ts))
+    n = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for item, ts in items:
+            action = str(item.get("action", "unknown"))[:80]
+            details = dict(item.get("details") or {})
+            details["spooled_at"] = item["ts"]
+            spool_id = item.get("id")
+            if spool_id:
+                details["spool_id"] = str(spool_id)[:40]
+                seen = con.execute(
+                    "SELECT count(*) FROM audit_log WHERE json_extract_string(details, '$.spool_id') = ?",
+                    [details["spool_id"]],
+                ).fetchone()[0]
+            else:  # a line spooled before ids: its action and time identify it
+                seen = con.execute(
+                    "SELECT count(*) FROM audit_log WHERE action = ? "
+                    "AND json_extract_string(details, '$.spooled_at') = ?",
+                    [action, item["ts"]],
+                ).fetchone()[0]
+            if seen:
+                continue
+            append(con, action, details, ts=ts)
+            n += 1
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     folding.unlink()
     return n
 
