@@ -38,6 +38,10 @@ def weekly(
         raise InvalidInput(f"--format for a report must be one of {', '.join(REPORT_FORMATS)}, not {fmt!r}")
     if fail_on is not None and fail_on not in LEVELS:
         raise InvalidInput(f"--fail-on must be high or medium, not {fail_on!r}")
+    if out is not None:  # a path that cannot be written is refused before the work
+        from finanalytics_cli.engine.files import resolve_output
+
+        resolve_output(out)
     with open_store() as store:
         report = weekly_report(store, week)
     alerts = [a for a in report["alerts"] if fail_on and IMPACT_RANK[a["impact"]] >= LEVELS[fail_on]]
@@ -48,12 +52,9 @@ def weekly(
     else:
         text = render_report_md(report)
     if out is not None:
-        from finanalytics_cli.privacy.keys import write_private_file
+        from finanalytics_cli.engine.files import write_user_file
 
-        try:
-            write_private_file(out.expanduser(), text.encode("utf-8"))
-        except OSError as exc:
-            raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
+        write_user_file(out, text.encode("utf-8"))
         message(f"Wrote the {report['week']} report to {out}.")
     else:
         import sys

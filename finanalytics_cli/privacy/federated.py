@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,25 +79,48 @@ def fingerprint(public: bytes) -> str:
     return hashlib.sha256(public).hexdigest()[:16]
 
 
+_KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
 def keygen(out: Path, name: str) -> dict[str, str]:
     """An X25519 key pair: NAME.key (private, 0600) and NAME.pub (to share)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    from finanalytics_cli.privacy.keys import write_private_file
+    from finanalytics_cli.engine.files import resolve_output, write_user_file
 
-    out.mkdir(parents=True, exist_ok=True)
-    key_path, pub_path = out / f"{name}.key", out / f"{name}.pub"
+    if not _KEY_NAME.match(name or ""):
+        raise InvalidInput(
+            f"--name {name[:40]!r} is not a plain file name: 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if not str(out).strip():
+        raise InvalidInput("--out is empty: give the directory for the key pair")
+    out = out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"--out {str(out)!r} is not a directory (keygen writes NAME.key and NAME.pub into one)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {out}: {exc.strerror}") from None
+    key_path = resolve_output(out / f"{name}.key", option="--out")
+    pub_path = resolve_output(out / f"{name}.pub", option="--out")
     if key_path.exists() or pub_path.exists():
-        raise InvalidInput(f"{key_path} or {pub_path} already exists")
+        raise InvalidInput(f"{key_path} or {pub_path} already exists: refusing to overwrite a key")
     private = X25519PrivateKey.generate()
     raw_priv = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     raw_pub = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     fp = fingerprint(raw_pub)
-    write_private_file(key_path, json.dumps({"kind": "x25519-private", "key": _b64(raw_priv), "fp": fp}).encode())
-    pub_path.write_text(json.dumps({"kind": "x25519-public", "key": _b64(raw_pub), "fp": fp}) + "\n")
+    private_doc = json.dumps({"kind": "x25519-private", "key": _b64(raw_priv), "fp": fp}).encode()
+    write_user_file(key_path, private_doc, overwrite=False)
+    public_doc = (json.dumps({"kind": "x25519-public", "key": _b64(raw_pub), "fp": fp}) + "\n").encode()
+    try:
+        write_user_file(pub_path, public_doc, mode=0o644, overwrite=False)
+    except BaseException:
+        key_path.unlink(missing_ok=True)  # a pair or nothing
+        raise
     return {"private_key": str(key_path), "public_key": str(pub_path), "fingerprint": fp}
 
 
@@ -192,9 +216,9 @@ def save_model(model: FederatedModel, out: Path) -> dict[str, Any]:
     }
     body = json.dumps(doc, sort_keys=True)
     doc["sha256"] = hashlib.sha256(body.encode()).hexdigest()
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, out)
+    from finanalytics_cli.engine.files import write_user_file
+
+    write_user_file(out, json.dumps(doc).encode(), mode=0o644)  # the shared model is for the group
     return {"model": str(out), "digest": model.digest(), "members": model.members, "round": model.round}
 
 
@@ -387,13 +411,14 @@ def write_update(
     """Check the privacy budget, make the update, record the release and the audit entry,
     and write the file (0600), all in one transaction: a refused or failed update spends
     nothing and writes nothing."""
+    from finanalytics_cli.engine.files import resolve_output, write_user_file
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.dp import check_budget, record_release
-    from finanalytics_cli.privacy.keys import write_private_file
 
     if not peers:
         raise InvalidInput("secure aggregation needs the other members' public keys (--peer, at least one)")
-    if out.exists():
+    target = resolve_output(out)  # refused before any budget is spent
+    if os.path.lexists(target):
         raise InvalidInput(f"{out} already exists")
     with store.transaction():
         check_budget(store.con, epsilon)
@@ -407,7 +432,7 @@ def write_update(
             {"clip": info["clip"], "noise_scale": info["noise_scale_total"]},
         )
         append(store.con, "export", {"command": "federated export-update", "epsilon": epsilon})
-        write_private_file(out, blob)
+        write_user_file(target, blob, overwrite=False)
     return info
 
 

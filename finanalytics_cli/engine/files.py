@@ -1,0 +1,94 @@
+"""Files the user names (``--out``): one rule for writing them.
+
+- The text must name a file: an empty path, ``.``, ``..`` or a directory is refused.
+- Symbolic links are followed: the file written is the link's target (a link pointing
+  nowhere yet creates its target). The rules below apply to that target.
+- Only a regular file or a path that does not exist is written; a device (``/dev/null``),
+  a FIFO, a socket or a directory is refused, never replaced.
+- The data goes to a temporary file in the target's own directory (mode 0600 unless
+  told otherwise), is flushed to disk, and is renamed over the target at the end: a
+  reader sees the old file or the new one, never half of one; a failure leaves the old
+  file as it was and no temporary file behind.
+- ``overwrite=False`` refuses an existing target, atomically (a hard link, which fails
+  if anything appeared at that name meanwhile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from finanalytics_cli.engine.errors import InvalidInput
+
+
+def resolve_output(path: str | os.PathLike[str], *, option: str = "--out") -> Path:
+    """The file a user-given output path stands for (symlinks followed), or InvalidInput."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise InvalidInput(f"{option} is empty: give the path of a file to write")
+    given = Path(text).expanduser()
+    if given.name in ("", ".", "..") or text.endswith(("/", os.sep)):
+        raise InvalidInput(f"{option} {text!r} names a directory, not a file")
+    target = Path(os.path.realpath(given))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise InvalidInput(f"{option} {text!r}: {exc.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device or special file"
+        raise InvalidInput(f"{option} {text!r} is {kind}, not a regular file: refusing to replace it")
+    if not target.parent.is_dir():
+        raise InvalidInput(f"{option} {text!r}: the directory {target.parent} does not exist")
+    return target
+
+
+def write_user_file(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    overwrite: bool = True,
+    option: str = "--out",
+) -> Path:
+    """Write ``data`` to the file the user named, by the module's rule. Returns the file written."""
+    target = resolve_output(path, option=option)
+    if not overwrite and os.path.lexists(target):
+        raise InvalidInput(f"{option} {os.fspath(path)!r} already exists: refusing to overwrite it")
+    tmp = target.with_name(f".{target.name[:100]}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write in {target.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # fails if anything is at the name by now
+            except FileExistsError:
+                raise InvalidInput(f"{option} {os.fspath(path)!r} already exists: refusing to overwrite it") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {target}: {exc.strerror}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):
+        dfd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return target
