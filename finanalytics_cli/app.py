@@ -77,15 +77,24 @@ class RootGroup(TyperGroup):
     """Hoists global options and turns every error into a message and an exit code."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        from typer._click.exceptions import UsageError
+
         ctx.meta["finanalytics.raw_args"] = list(args)
-        return super().parse_args(ctx, hoist_global_options(args))
+        try:
+            return super().parse_args(ctx, hoist_global_options(args))
+        except UsageError as err:
+            _usage_envelope(ctx, list(args), err)
+            raise
 
     def invoke(self, ctx: typer.Context) -> Any:
+        from typer._click.exceptions import UsageError
+
         from finanalytics_cli.engine.errors import AnalyticsError
         from finanalytics_cli.exit_codes import INTERRUPTED, UNEXPECTED, exit_code_for
         from finanalytics_cli.output import render_error
 
         raw = ctx.meta.get("finanalytics.raw_args", [])
+        _guard_numbers(self)
         try:
             return super().invoke(ctx)
         except AnalyticsError as err:
@@ -93,6 +102,9 @@ class RootGroup(TyperGroup):
                 raise
             render_error(_command_name(ctx, raw), err.to_dict(), _error_format(ctx, raw))
             ctx.exit(exit_code_for(err.code))
+        except UsageError as err:  # a sub-command's arguments: Typer prints it and exits 2
+            _usage_envelope(ctx, raw, err)
+            raise
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except KeyboardInterrupt:
@@ -103,7 +115,7 @@ class RootGroup(TyperGroup):
                 raise
             from finanalytics_cli.engine.store import translate_db_error
 
-            known = translate_db_error(exc)
+            known = translate_db_error(exc) or _translate_os_error(exc)
             if isinstance(known, AnalyticsError):
                 render_error(_command_name(ctx, raw), known.to_dict(), _error_format(ctx, raw))
                 ctx.exit(exit_code_for(known.code))
@@ -117,6 +129,94 @@ class RootGroup(TyperGroup):
             }
             render_error(_command_name(ctx, raw), payload, _error_format(ctx, raw))
             ctx.exit(UNEXPECTED)
+
+
+# Every number this tool takes is an amount, an epsilon, a share, a count or an id: none
+# is meaningfully beyond these, and beyond them DuckDB, Decimal and OpenDP overflow.
+MAX_ABS_FLOAT = 1e12
+MAX_ABS_INT = 2**62
+
+
+def _guard_numbers(group: Any) -> None:
+    """Wrap every leaf command's callback (once) so that a float option that is not
+    finite or is beyond MAX_ABS_FLOAT, or an int beyond MAX_ABS_INT, is INVALID_INPUT
+    naming the option, for every command, present and future."""
+    import functools
+    import math
+
+    from finanalytics_cli.engine.errors import InvalidInput
+
+    for cmd in getattr(group, "commands", {}).values():
+        if getattr(cmd, "commands", None) is not None:
+            _guard_numbers(cmd)
+            continue
+        if getattr(cmd, "_finanalytics_guarded", False) or cmd.callback is None:
+            continue
+        names = {
+            p.name: (
+                p.opts[0]
+                if getattr(p, "opts", None) and p.param_type_name == "option"
+                else (getattr(p, "metavar", None) or p.name)
+            )
+            for p in cmd.params
+        }
+
+        def check(name: str, value: Any, names: dict[str, str] = names) -> None:
+            bad = (isinstance(value, float) and (not math.isfinite(value) or abs(value) > MAX_ABS_FLOAT)) or (
+                isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INT
+            )
+            if bad:
+                raise InvalidInput(f"{names.get(name, name)} {value!r} is out of range")
+
+        def guarded(*args: Any, _callback: Any = cmd.callback, _check: Any = check, **kwargs: Any) -> Any:
+            for name, value in kwargs.items():
+                for v in value if isinstance(value, list | tuple) else (value,):
+                    _check(name, v)
+            return _callback(*args, **kwargs)
+
+        cmd.callback = functools.wraps(cmd.callback)(guarded)
+        cmd._finanalytics_guarded = True
+
+
+def _translate_os_error(exc: BaseException) -> Exception | None:
+    """An OS error on a path the user gave (a directory for a file, no permission): a
+    clear INVALID_INPUT; a full or read-only disk: STORE_UNWRITABLE."""
+    import errno
+
+    from finanalytics_cli.engine.errors import InvalidInput, StoreUnwritable
+
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+        return StoreUnwritable(f"cannot write: {exc.strerror} (nothing was written; free some space and retry)")
+    if exc.filename is not None and exc.strerror:
+        return InvalidInput(f"{exc.filename}: {exc.strerror}")
+    return None
+
+
+def _usage_envelope(ctx: typer.Context, raw: list[str], err: Any) -> None:
+    """A usage error (exit 2) also as the JSON error envelope on stdout, when JSON is
+    what the caller reads (--json, --format json, or stdout not a terminal)."""
+    import json
+
+    from finanalytics_cli.output import _write_stdout, to_jsonable
+
+    fmt = _format_from_args(raw) or (None if sys.stdout.isatty() else "json")
+    if fmt != "json" or any(a in ("-h", "--help") for a in raw):
+        return
+    payload = {
+        "code": "USAGE",
+        "message": err.format_message(),
+        "details": {},
+        "retryable": False,
+        "fallback_strategy": None,
+    }
+    from finanalytics_cli.output import SCHEMA_VERSION
+
+    command = _command_name(ctx.find_root(), raw)
+    _write_stdout(
+        json.dumps({"schema_version": SCHEMA_VERSION, "command": command, "error": to_jsonable(payload)}, indent=2)
+    )
 
 
 def _command_name(ctx: typer.Context, raw: list[str]) -> str:

@@ -28,6 +28,9 @@ def interactive_passphrase(prompt: str, confirm: bool) -> str | None:
     return first or None
 
 
+MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
 def parse_date(value: str | None, option: str) -> dt.date | None:
     """A YYYY-MM-DD option value (usage error, exit 2, when it is not a date)."""
     import typer
@@ -35,9 +38,22 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        date = dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option) from None
+        raise typer.BadParameter(f"{value[:40]!r} is not a date (use YYYY-MM-DD)", param_hint=option) from None
+    if not MIN_DATE <= date <= MAX_DATE:  # year 1 or 9999: date arithmetic would overflow
+        raise typer.BadParameter(f"{value!r} is outside {MIN_DATE.year}-{MAX_DATE.year}", param_hint=option)
+    return date
+
+
+def parse_period(date_from: str | None, date_to: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """--from and --to; --from after --to is a usage error, not an empty answer."""
+    import typer
+
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    if start and end and start > end:
+        raise typer.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
+    return start, end
 
 
 def settings() -> Settings:

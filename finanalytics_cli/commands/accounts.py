@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_date
+from finanalytics_cli.commands._common import open_store, parse_period
 from finanalytics_cli.output import Result, emit, message
 
 tx_app = typer.Typer(help="List and inspect transactions.", no_args_is_help=True)
@@ -46,12 +46,13 @@ def tx_list(
     """
     from finanalytics_cli.engine.ledger import TX_LIST_COLUMNS, list_transactions
 
+    start, end = parse_period(date_from, date_to)
     with open_store(readonly=True) as store:
         rows = list_transactions(
             store.con,
             account=account,
-            date_from=parse_date(date_from, "--from"),
-            date_to=parse_date(date_to, "--to"),
+            date_from=start,
+            date_to=end,
             search=search,
             limit=limit or None,
             category=category,

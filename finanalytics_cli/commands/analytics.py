@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_date
+from finanalytics_cli.commands._common import open_store, parse_date, parse_period
 from finanalytics_cli.output import Result, emit, message
 
 insights_app = typer.Typer(
@@ -53,8 +53,9 @@ def spending(
     from finanalytics_cli.engine.spending import analyze_spending
 
     cats = [c for c in categories.split(",") if c.strip()] if categories else None
+    start, end = parse_period(date_from, date_to)
     with open_store(readonly=True) as store:
-        a = analyze_spending(store.con, period, cats, parse_date(date_from, "--from"), parse_date(date_to, "--to"))
+        a = analyze_spending(store.con, period, cats, start, end)
     summary = [
         {
             "category": c.category,

@@ -38,7 +38,7 @@ def categorize(
     from finanalytics_cli.engine.categorize import explain_transaction
 
     if explain is not None:
-        with open_store(readonly=True) as store:
+        with open_store() as store:  # writable: the features of rows imported since are computed and kept
             data = explain_transaction(store, explain)
         emit(Result("categorize explain", data, title=f"Transaction {explain}"))
         return

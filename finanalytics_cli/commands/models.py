@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_date
+from finanalytics_cli.commands._common import open_store, parse_period
 from finanalytics_cli.output import Result, emit, message, progress
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def train(
     }
     parse_params, trainer = trainers[model_type]
     params = parse_params(param)
-    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    start, end = parse_period(date_from, date_to)
     with open_store() as store:
         if if_drift:
             report = monitor(store, model_type)
@@ -185,7 +185,7 @@ def monitor_cmd() -> None:
     from finanalytics_cli.engine.forecast import forecast_accuracy
     from finanalytics_cli.engine.models.monitor import monitor_all
 
-    with open_store(readonly=True) as store:
+    with open_store() as store:  # writable: the features of rows imported since are computed and kept
         reports = monitor_all(store)
         forecasts = forecast_accuracy(store.con)
     rows = [*reports, {"model_type": "spending_predictor", "forecast_error": forecasts}]

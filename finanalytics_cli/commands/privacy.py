@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_date, paths
+from finanalytics_cli.commands._common import open_store, parse_date, parse_period, paths
 from finanalytics_cli.output import Result, emit, message
 
 privacy_app = typer.Typer(help="Differential privacy: the budget and its ledger.", no_args_is_help=True)
@@ -181,6 +181,6 @@ def dp_spending_release(
     from finanalytics_cli.privacy.dp import parse_epsilon, release_spending
 
     eps = parse_epsilon(epsilon_text)
-    since, until = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    since, until = parse_period(date_from, date_to)
     with open_store() as store:
         return release_spending(store, query, eps, bound, period, since, until, out, fmt)

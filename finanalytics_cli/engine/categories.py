@@ -151,6 +151,9 @@ def parse_amount_range(text: str | None) -> tuple[Decimal | None, Decimal | None
         hi = Decimal(hi_s) if hi_s.strip() else None
     except InvalidOperation:
         raise InvalidInput(f"--amount-range {text!r}: bounds must be numbers") from None
+    for bound in (lo, hi):  # "nan", "inf", or beyond what an amount can be (DECIMAL(18,2))
+        if bound is not None and (not bound.is_finite() or abs(bound) >= Decimal("1e16")):
+            raise InvalidInput(f"--amount-range {text!r}: bounds must be amounts below 10^16")
     if lo is not None and hi is not None and lo > hi:
         raise InvalidInput(f"--amount-range {text!r}: the minimum is above the maximum")
     return lo, hi

@@ -77,8 +77,8 @@ def parse_amount(text: str, what: str = "--target") -> Decimal:
         value = Decimal(str(text).replace(",", "").strip())
     except InvalidOperation:
         raise InvalidInput(f"{what} must be an amount such as 5000 or 12500.50, not {text!r}") from None
-    if not value.is_finite():
-        raise InvalidInput(f"{what} must be a finite amount, not {text!r}")
+    if not value.is_finite() or abs(value) >= Decimal("1e16"):  # DECIMAL(18,2) holds below 10^16
+        raise InvalidInput(f"{what} must be a finite amount below 10^16, not {text[:40]!r}")
     return value.quantize(Decimal("0.01"))
 
 

@@ -6,6 +6,7 @@ A store holding a migration this list does not know was written by a newer versi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -404,7 +405,8 @@ def migrate(con: Any) -> list[str]:
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                con.execute("ROLLBACK")
             raise
         done.append(name)
     return done

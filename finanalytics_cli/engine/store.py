@@ -86,12 +86,18 @@ class _AdvisoryLock:
             return
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except PermissionError:
-            if exclusive:
-                raise StoreUnwritable(f"cannot write in {self.path.parent}: permission denied") from None
-            return  # a read-only location: readers go on without the advisory lock
         except OSError as exc:
-            raise StoreUnwritable(f"cannot write in {self.path.parent}: {exc.strerror}") from None
+            import errno
+
+            if not exclusive and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                try:  # a read-only location: an existing lock file still serves readers
+                    self.fd = os.open(self.path, os.O_RDONLY)
+                except OSError:
+                    return  # no lock file: readers go on with DuckDB's own read-only open
+            elif exc.errno == errno.EACCES or exc.errno == errno.EPERM:
+                raise StoreUnwritable(f"cannot write in {self.path.parent}: permission denied") from None
+            else:
+                raise StoreUnwritable(f"cannot write in {self.path.parent}: {exc.strerror}") from None
         flag = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
         while True:
             try:
@@ -151,7 +157,8 @@ def _enforce_retention(con: Any) -> None:
         if counts:
             append(con, "retention_purge", {"deleted": counts["transactions"]})
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 
@@ -208,8 +215,11 @@ class Store:
                 keys = keyfile.unlock()
             con = _connect(need_write=not readonly)
             _recover_rotation(paths, keyfile, keys)
+            wal = db.with_name(db.name + ".wal")
+            replayed = wal.exists() and wal.stat().st_size > 0
             _attach(con, db, keys.active, readonly=readonly, deadline=deadline)
-            _check_whole(con, db)  # before anything is written to it
+            if not replayed:  # (a replayed WAL counts blocks the file does not hold yet)
+                _check_whole(con, db)  # before anything is written to it
             store = cls(paths, con, keys, lock, readonly)
             from finanalytics_cli.engine.migrations import migrate, pending_migrations
 
@@ -347,7 +357,8 @@ class Store:
         try:
             yield self.con
         except BaseException:
-            self.con.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self.con.execute("ROLLBACK")
             raise
         finally:
             self._tx_depth = 0
@@ -470,10 +481,12 @@ _DB_HEADERS = 3 * 4096  # DuckDB's file header and its two database headers
 
 
 def _check_whole(con: Any, path: Path) -> None:
-    """A database file shorter than the blocks its header counts was truncated (a copy
-    cut short, a full disk): refused before any write makes it grow or hides the loss."""
+    """A database file shorter than the blocks in use that its header counts was
+    truncated (a copy cut short, a full disk): refused before any write makes it grow or
+    hides the loss. (Free blocks at the end may be cut off by DuckDB itself, so only the
+    used ones count.) Only right when no WAL was replayed at the attach (the caller checks)."""
     row = con.execute(
-        "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = ?", [DB_ALIAS]
+        "SELECT block_size, used_blocks FROM pragma_database_size() WHERE database_name = ?", [DB_ALIAS]
     ).fetchone()
     if row is None or row[0] is None:
         return
@@ -481,8 +494,8 @@ def _check_whole(con: Any, path: Path) -> None:
     size = path.stat().st_size
     if size < expected:
         raise StoreCorrupt(
-            f"the store is damaged: {path} holds {size} bytes of the {expected} its header describes (truncated); "
-            "nothing was changed. Restore it from a backup"
+            f"the store is damaged: {path} holds {size} bytes, less than the {expected} its header says are in use "
+            "(truncated); nothing was changed. Restore it from a backup"
         )
 
 

@@ -11,6 +11,7 @@ writing command folds into the chain in order.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -175,7 +176,8 @@ def _fold_file(con: Any, folding: Path) -> int:
             n += 1
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            con.execute("ROLLBACK")
         raise
     folding.unlink()
     return n

@@ -43,6 +43,9 @@ def _opendp() -> Any:
     return M, T, atom_domain, vector_domain, symmetric_distance, binary_search_param
 
 
+MIN_POSITIVE = 1e-6
+
+
 def _positive_number(text: str | float, what: str, example: str, maximum: float, too_big: str) -> float:
     """A finite number above zero and at most ``maximum``, or a clear InvalidInput."""
     try:
@@ -53,6 +56,8 @@ def _positive_number(text: str | float, what: str, example: str, maximum: float,
         raise InvalidInput(f"{what} must be a number above 0, such as {example}, not {text!r}")
     if value > maximum:
         raise InvalidInput(too_big)
+    if value < MIN_POSITIVE:  # a denormal: noise scales of 1/epsilon overflow
+        raise InvalidInput(f"{what} {text!r} is too small to use: at least {MIN_POSITIVE:g}")
     return value
 
 

@@ -210,6 +210,10 @@ class KeyFile:
             ) from None
         except PermissionError:
             raise KeyUnavailable(f"the key file {self.path} cannot be read: permission denied") from None
+        except IsADirectoryError:
+            raise StoreCorrupt(f"the key file {self.path} is a directory, not a finanalytics key file") from None
+        except OSError as exc:
+            raise KeyUnavailable(f"the key file {self.path} cannot be read: {exc.strerror}") from None
         try:
             doc = json.loads(raw.decode("utf-8"))
             ok = (
@@ -248,6 +252,13 @@ class KeyFile:
             n, r, p = int(kek_info["n"]), int(kek_info["r"]), int(kek_info["p"])
         except (KeyError, ValueError, TypeError):
             raise StoreCorrupt(f"the key file {self.path} is damaged (KDF parameters)") from None
+        # Parameters this tool writes (n=2**15, r=8, p=1) and sane neighbours; anything else
+        # is damage or tampering (n=0 fails, n=2**40 would run for hours in 128 TiB).
+        if (
+            not (2**10 <= n <= 2**22 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16 and 128 * n * r <= 2**30)
+            or len(salt) < 16
+        ):
+            raise StoreCorrupt(f"the key file {self.path} is damaged (KDF parameters out of range)")
         return _derive_kek(passphrase, salt, n, r, p)
 
     def unlock(self) -> UnlockedKeys:

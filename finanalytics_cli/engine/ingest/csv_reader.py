@@ -196,6 +196,7 @@ def read_csv_export(
     if text.startswith("\ufeff"):
         text = text[1:]
     head = text[:200_000].splitlines()
+    _refuse_long_lines(head[:-1] if len(text) > 200_000 else head, name, text[: MAX_LINE_CHARS + 1])
     refuse_non_transaction_text(head[:80], name)
     layout.delimiter = overrides.pop("delimiter", None) or sniff_delimiter(head[:HEAD_LINES])
     header_line = overrides.pop("header_line", None)
@@ -241,6 +242,12 @@ def read_csv_export(
         raise InvalidInput(f"{name}: not a transaction export: no columns")
 
     frame = _read_frame(text, layout.delimiter, first_data, columns, data)
+    longest = frame.select(pl.max_horizontal(pl.all().str.len_chars().max())).item() if frame.width else 0
+    if longest and longest > MAX_LINE_CHARS:
+        raise InvalidInput(
+            f"{name}: not a bank export: a cell of {longest:,} characters (a bank's row is at most "
+            f"{MAX_LINE_CHARS:,}); nothing was imported"
+        )
     frame = frame.with_row_index("line_no", offset=first_data + 1)
     frame = frame.filter(  # blank lines are not rows
         pl.any_horizontal([pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in columns])
@@ -491,6 +498,23 @@ def _check_direction(layout: CsvLayout, frame: Any, name: str, specific: bool) -
             {},
         )
     layout.evidence["sign"] = f"debit/credit from column {layout.direction_column!r}"
+
+
+MAX_LINE_CHARS = 64 * 1024  # no bank writes a row longer; a longer one is another kind of file
+
+
+def _refuse_long_lines(head: list[str], name: str, start: str) -> None:
+    """A file whose first line runs on for megabytes (no line breaks) is refused at once."""
+    if "\n" not in start and "\r" not in start and len(start) > MAX_LINE_CHARS:
+        raise InvalidInput(
+            f"{name}: not a bank export: no line break in the first {MAX_LINE_CHARS:,} characters; nothing was imported"
+        )
+    for i, line in enumerate(head, start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise InvalidInput(
+                f"{name}: not a bank export: line {i} is {len(line):,} characters long (a bank's row is at most "
+                f"{MAX_LINE_CHARS:,}); nothing was imported"
+            )
 
 
 def _read_frame(text: str, delimiter: str, skip: int, columns: list[str], data: bytes | None = None) -> Any:

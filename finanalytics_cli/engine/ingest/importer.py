@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -317,7 +318,8 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         else:
             con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            con.execute("ROLLBACK")
         raise
     return result
 
