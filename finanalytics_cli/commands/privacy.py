@@ -44,7 +44,7 @@ def budget_set(
 
 
 @privacy_app.command("status")
-def privacy_status(limit: int = typer.Option(20, "--limit", help="How many ledger entries to show.")) -> None:
+def privacy_status(limit: int = typer.Option(20, "--limit", min=1, help="How many ledger entries to show.")) -> None:
     """The privacy budget, what is spent and left, and the ledger of DP releases.
 
     Example: finanalytics privacy status --json
@@ -58,7 +58,7 @@ def privacy_status(limit: int = typer.Option(20, "--limit", help="How many ledge
 
 @audit_app.command("log")
 def audit_log(
-    limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
+    limit: int = typer.Option(50, "--limit", min=1, help="How many entries, newest first."),
     action: str = typer.Option(None, "--action", help="Only actions starting with this, e.g. command or dp_release."),
 ) -> None:
     """The audit log: commands, model loads, prediction batches, DP releases, exports (no amounts or payees).

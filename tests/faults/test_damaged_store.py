@@ -103,3 +103,36 @@ def test_a_damaged_block_is_store_corrupt_not_a_bug(store: Any, store_paths: Any
         assert r.returncode != 1, (args, r.stdout[-400:], r.stderr[-400:])
     assert codes["tx"] == CORRUPT, codes
     assert _snapshot(store_paths.db_path.parent).keys() >= before.keys()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["directory", "n=0", "n=3", "r=0", "p=0", "n=2**40", "short salt", "not base64"],
+)
+def test_damaged_key_file_is_store_corrupt(store: Any, store_paths: Any, damage: str) -> None:
+    import json
+    import shutil
+
+    store.close()
+    key = store_paths.key_path
+    if damage == "directory":
+        key.unlink()
+        key.mkdir()
+    else:
+        doc = json.loads(key.read_text())
+        kek = doc["kek"]
+        if damage == "short salt":
+            kek["salt"] = "AAAA"
+        elif damage == "not base64":
+            kek["salt"] = "***"
+        else:
+            field, value = damage.split("=")
+            kek[field] = eval(value)  # noqa: S307 - the test's own literal
+        key.write_text(json.dumps(doc))
+    before = _snapshot(store_paths.db_path.parent)
+    r = _run("tx", "list", "--json")
+    assert r.returncode == CORRUPT, (damage, r.returncode, r.stdout[-400:], r.stderr[-400:])
+    assert "Traceback" not in r.stderr
+    assert _snapshot(store_paths.db_path.parent) == before
+    if damage == "directory":
+        shutil.rmtree(key)
