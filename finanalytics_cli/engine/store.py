@@ -220,6 +220,8 @@ class Store:
             _attach(con, db, keys.active, readonly=readonly, deadline=deadline)
             if not replayed:  # (a replayed WAL counts blocks the file does not hold yet)
                 _check_whole(con, db)  # before anything is written to it
+                if not readonly:
+                    _drop_unreferenced_tail(con, db)
             store = cls(paths, con, keys, lock, readonly)
             from finanalytics_cli.engine.migrations import migrate, pending_migrations
 
@@ -309,6 +311,17 @@ class Store:
             if self.con is not None and self.audit_action:
                 self._audit_close()
         finally:
+            if self.con is not None and not self.readonly:
+                # A failed write (a full disk) leaves the blocks it had written free in the
+                # file; a checkpoint after this command's own writes (its audit entry at
+                # least) gives the free blocks at the end back instead of keeping the bloat.
+                with contextlib.suppress(Exception):
+                    size, free = self.con.execute(
+                        "SELECT block_size, free_blocks FROM pragma_database_size() WHERE database_name = ?",
+                        [DB_ALIAS],
+                    ).fetchone()
+                    if size and free and size * free >= _RECLAIM_BYTES:
+                        self.con.execute(f"CHECKPOINT {DB_ALIAS}")
             if self.con is not None:
                 with contextlib.suppress(Exception):
                     self.con.close()
@@ -477,7 +490,10 @@ def _connect(need_write: bool, ext: Path | None = None) -> Any:
     return con
 
 
-_DB_HEADERS = 3 * 4096  # DuckDB's file header and its two database headers
+_DB_HEADERS = 3 * 4096
+_RECLAIM_BYTES = (
+    4 * 2**20
+)  # free blocks worth giving back to the disk at close  # DuckDB's file header and its two database headers
 
 
 def _check_whole(con: Any, path: Path) -> None:
@@ -497,6 +513,21 @@ def _check_whole(con: Any, path: Path) -> None:
             f"the store is damaged: {path} holds {size} bytes, less than the {expected} its header says are in use "
             "(truncated); nothing was changed. Restore it from a backup"
         )
+
+
+def _drop_unreferenced_tail(con: Any, path: Path) -> None:
+    """Blocks a write that failed (a full disk, a kill) had appended beyond the blocks the
+    header counts belong to nothing: the file is cut back to what the header describes,
+    so a failed import does not leave the store bloated."""
+    block_size, total = con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = ?", [DB_ALIAS]
+    ).fetchone()
+    if not block_size:
+        return
+    described = _DB_HEADERS + int(block_size) * int(total)
+    if path.stat().st_size > described:
+        with contextlib.suppress(OSError):
+            os.truncate(path, described)
 
 
 def _verify_encrypted(con: Any, alias: str) -> None:
