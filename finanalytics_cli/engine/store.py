@@ -311,7 +311,7 @@ class Store:
             if self.con is not None and self.audit_action:
                 self._audit_close()
         finally:
-            if self.con is not None and not self.readonly:
+            if self.con is not None and not self.readonly and self._audit_outcome == "error":
                 # A failed write (a full disk) leaves the blocks it had written free in the
                 # file; a checkpoint after this command's own writes (its audit entry at
                 # least) gives the free blocks at the end back instead of keeping the bloat.
