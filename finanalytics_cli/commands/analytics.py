@@ -29,6 +29,7 @@ def spending(
     dp: bool = typer.Option(False, "--dp", help="Release noisy counts, sums and means (differential privacy)."),
     epsilon: str = typer.Option("1.0", "--epsilon", help="With --dp: the epsilon this release spends."),
     bound: float = typer.Option(None, "--bound", help="With --dp: clamp each transaction to this amount."),
+    currency: str = typer.Option(None, "--currency", help="With --dp: the currency released (default: the accounts')."),
 ) -> None:
     """Spending per category and period: totals, shares, changes, trends, seasonality, next period.
 
@@ -40,7 +41,7 @@ def spending(
     if dp:
         from finanalytics_cli.commands.privacy import dp_spending_release
 
-        data, meta = dp_spending_release("spending", epsilon, bound, period, date_from, date_to)
+        data, meta = dp_spending_release("spending", epsilon, bound, period, date_from, date_to, currency=currency)
         if categories:
             wanted = {c.strip().lower() for c in categories.split(",")}
             data["cells"] = [c for c in data["cells"] if c["category"].lower() in wanted]

@@ -147,6 +147,9 @@ def data_export(
     dp: bool = typer.Option(False, "--dp", help="Export a differentially private release of spending instead."),
     epsilon: str = typer.Option("1.0", "--epsilon", help="With --dp: the epsilon this export spends."),
     bound: float = typer.Option(None, "--bound", help="With --dp: clamp each transaction to this amount."),
+    date_from: str = typer.Option(None, "--from", help="With --dp: the window's first day (default: 12 months ago)."),
+    date_to: str = typer.Option(None, "--to", help="With --dp: its last day (default: the end of last month)."),
+    currency: str = typer.Option(None, "--currency", help="With --dp: the currency released (default: the accounts')."),
 ) -> None:
     """Export all of your data (one file per table), or with --dp a DP release of it.
 
@@ -156,7 +159,9 @@ def data_export(
     from finanalytics_cli.privacy.retention import export_data
 
     if dp:
-        data, meta = dp_spending_release("data export", epsilon, bound, "month", None, None, out=out, fmt=fmt)
+        data, meta = dp_spending_release(
+            "data export", epsilon, bound, "month", date_from, date_to, out=out, fmt=fmt, currency=currency
+        )
         emit(Result("data export", data, meta=meta))
         return
     with open_store() as store:
@@ -176,6 +181,7 @@ def dp_spending_release(
     date_to: str | None,
     out: Path | None = None,
     fmt: str = "parquet",
+    currency: str | None = None,
 ) -> tuple[dict, dict]:
     """Parse the options and hand the release to `privacy.dp.release_spending`."""
     from finanalytics_cli.privacy.dp import parse_epsilon, release_spending
@@ -183,4 +189,4 @@ def dp_spending_release(
     eps = parse_epsilon(epsilon_text)
     since, until = parse_period(date_from, date_to)
     with open_store() as store:
-        return release_spending(store, query, eps, bound, period, since, until, out, fmt)
+        return release_spending(store, query, eps, bound, period, since, until, out, fmt, currency)

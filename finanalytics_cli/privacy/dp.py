@@ -216,10 +216,12 @@ def dp_spending(
     upper: float | None = None,
     currency: str | None = None,
 ) -> DpRelease:
-    """Noisy count, sum and mean of spending per period and category (the whole public grid)."""
-    from finanalytics_cli.engine.household import main_currency
+    """Noisy count, sum and mean of spending per period and category (the whole public grid).
 
-    cur = currency or main_currency(con)
+    Every input that shapes the output is public: the window (``since``..``until``), the
+    period grid, the top-level categories, the currency (``release_currency``); only the
+    noisy cell values depend on the transactions."""
+    cur = currency or release_currency(con, None)
     trunc = {"week": "week", "month": "month", "quarter": "quarter", "year": "year"}[period]
     periods = [
         r[0]
@@ -287,6 +289,36 @@ def dp_spending(
     )
 
 
+def default_window(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last 12 complete calendar months before ``today``: from the clock, never from
+    the data (a window ending at the newest transaction would reveal its date)."""
+    until = today.replace(day=1) - dt.timedelta(days=1)
+    start_month = until.month - 11
+    start_year = until.year + (start_month - 1) // 12
+    start_month = (start_month - 1) % 12 + 1
+    return dt.date(start_year, start_month, 1), until
+
+
+def release_currency(con: Any, requested: str | None) -> str:
+    """The currency of a release: the one asked for, else the currency most accounts are in.
+
+    Public, like the window: accounts (their names and currencies) are not what a release
+    protects, one transaction is, and no transaction changes which currency the accounts
+    are in. With no accounts, or a tie, the caller must name it."""
+    if requested:
+        code = requested.strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            raise InvalidInput(f"--currency must be a three-letter code such as EUR, not {requested[:20]!r}")
+        return code
+    counts = con.execute(
+        "SELECT currency, count(*) AS n FROM accounts WHERE currency <> 'XXX' GROUP BY 1 ORDER BY n DESC, 1"
+    ).fetchall()
+    if counts and (len(counts) == 1 or counts[0][1] > counts[1][1]):
+        return counts[0][0]
+    listed = f" (the accounts are in {', '.join(c for c, _ in counts)})" if counts else ""
+    raise InvalidInput(f"name the release's currency with --currency CODE{listed}")
+
+
 def release_spending(
     store: Any,
     query: str,
@@ -297,35 +329,43 @@ def release_spending(
     until: dt.date | None,
     out: Any = None,
     fmt: str = "parquet",
+    currency: str | None = None,
+    today: dt.date | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Check the budget, release through OpenDP, record the ledger row and the audit entry
-    (and write the export file, with ``out``) in one transaction; only then hand the
-    release back with its `meta.dp` (nothing is shown or kept when anything fails).
-    The period defaults to the last year of data."""
-    from finanalytics_cli.engine.errors import InsufficientData
-    from finanalytics_cli.privacy.audit import append
-    from finanalytics_cli.privacy.retention import write_dp_export
+    in one transaction, and commit it; only then write the export file (with ``out``) or
+    hand the release back with its `meta.dp`. A charge whose file then fails to be written
+    is epsilon lost, the safe direction: a release never exists without its charge.
 
+    The window defaults to the last 12 complete calendar months (``default_window``) and
+    the currency to the accounts' one currency: public inputs, never read from the data."""
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import check_export_dir, write_dp_export
+
+    if out is not None:
+        check_export_dir(out, fmt)  # refused before anything is spent
+    window_source = "given" if since is not None and until is not None else "the last 12 complete months"
+    if since is None or until is None:
+        start, end = default_window(today or dt.date.today())
+        since, until = since or start, until or end
+    if since > until:
+        raise InvalidInput(f"the release window {since}..{until} is empty: --from is after --to")
     con = store.con
     with store.transaction():
+        cur = release_currency(con, currency)
         check_budget(con, epsilon)
-        last, first = con.execute("SELECT max(posted_date), min(posted_date) FROM transactions").fetchone()
-        if last is None:
-            raise InsufficientData("the store holds no transactions yet")
-        until = until or last
-        since = since or max(first, until - dt.timedelta(days=365))
-        release = dp_spending(con, period, since, until, epsilon, bound)
+        release = dp_spending(con, period, since, until, epsilon, bound, cur)
         record_release(
             con,
-            f"{query}: spending per {period} and category, {since}..{until}",
+            f"{query}: spending per {period} and category, {since}..{until}, {cur}",
             release.mechanism,
             epsilon,
             0.0,
             release.bounds,
         )
         append(con, "dp_release", {"command": query, "epsilon": epsilon, "mechanism": "laplace"})
-        written = write_dp_export(release.rows, out, fmt) if out is not None else None
         status = budget_status(con)
+    written = write_dp_export(release.rows, out, fmt) if out is not None else None
     meta = {
         "dp": {
             "epsilon_spent": epsilon,
@@ -333,6 +373,8 @@ def release_spending(
             "mechanism": release.mechanism,
             "bounds": release.bounds,
             "unit": "one transaction",
+            "window": {"from": since, "to": until, "source": window_source},
+            "currency": release.bounds["currency"],
             "budget_spent": status["epsilon_spent"],
             "budget_remaining": status["epsilon_remaining"],
             "budget_per": status["per"],

@@ -152,14 +152,21 @@ def forget(paths: Any) -> dict[str, Any]:
     return {"key_destroyed": True, "open_attempt_after": proof, "files_removed": removed}
 
 
+def check_export_dir(out: Path, fmt: str) -> None:
+    """The export's format and directory are usable (before anything is spent or read)."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"--format for export must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not str(out).strip():
+        raise InvalidInput("--out is empty: give a new directory for the export")
+    if os.path.lexists(out):
+        raise InvalidInput(f"{out} already exists; choose a new directory")
+
+
 @contextlib.contextmanager
 def _new_export_dir(out: Path, fmt: str) -> Iterator[Path]:
     """A directory (0700) that becomes ``out`` only when everything in it is written: the
     files go to ``out.partial`` first, which is renamed at the end or removed on failure."""
-    if fmt not in FORMATS:
-        raise InvalidInput(f"--format for export must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if out.exists():
-        raise InvalidInput(f"{out} already exists; choose a new directory")
+    check_export_dir(out, fmt)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
