@@ -41,7 +41,7 @@ STEPS = 60
 L2 = 1e-4
 CLIP = 20.0
 DELTA = 1e-6
-MIN_LABELS = 30
+MIN_LABELS = 300  # to send an update; the noise is calibrated to this public bound
 FORMAT = "finanalytics-federated-update-v1"
 MODEL_FORMAT = "finanalytics-federated-model-v1"
 
@@ -283,13 +283,23 @@ def train_local(base: FederatedModel, x: Any, y: Any) -> Any:
 
 
 def sensitivity(n: int) -> float:
-    """How far replacing one transaction can move the trained weights (L2): each step's
-    mean gradient moves by at most 2*sqrt(2)*sqrt(2)/n (features and bias, both bounded)
-    and gradient descent with this step is non-expansive on this convex loss."""
-    return LR * STEPS * 2 * 2.0 / n
+    """How far replacing one labelled transaction can move the trained weights (L2), for a
+    store with ``n`` labels: each step's mean gradient moves by at most 2*sqrt(2)*sqrt(2)/n
+    (features and bias, both bounded) and gradient descent with this step is
+    non-expansive on this convex loss. The clipped update moves by at most 2*CLIP."""
+    return min(LR * STEPS * 2 * 2.0 / n, 2 * CLIP)
 
 
-def noise_scale(n: int, epsilon: float, delta: float = DELTA) -> float:
+def public_sensitivity() -> float:
+    """The sensitivity the noise is calibrated to: the bound at the public minimum of
+    labels (``MIN_LABELS``), which covers every store allowed to send an update (the bound
+    falls as n grows). Calibrating to the store's own n would make the noise scale, and
+    so the update's spread, reveal n (a neighbour with one more label gets other noise)."""
+    return sensitivity(MIN_LABELS)
+
+
+def noise_scale(epsilon: float, delta: float = DELTA) -> float:
+    """The Gaussian scale for (epsilon, delta)-DP of one update: public inputs only."""
     import opendp.combinators as C
     import opendp.measurements as M
     from opendp.domains import atom_domain, vector_domain
@@ -302,7 +312,7 @@ def noise_scale(n: int, epsilon: float, delta: float = DELTA) -> float:
     def make(scale: float) -> Any:
         return C.make_fix_delta(C.make_zCDP_to_approxDP(M.make_gaussian(*space, scale=scale)), delta)
 
-    return float(binary_search_param(make, d_in=sensitivity(n), d_out=(epsilon, delta)))
+    return float(binary_search_param(make, d_in=public_sensitivity(), d_out=(epsilon, delta)))
 
 
 def _noised(update: Any, scale: float) -> Any:
@@ -357,7 +367,7 @@ def export_update(
     update *= min(1.0, CLIP / norm) if norm else 1.0
     # The whole noise for this member's guarantee: it holds for its update alone, whatever
     # the other members add, and so also for the sum (post-processing).
-    scale = noise_scale(n, epsilon)
+    scale = noise_scale(epsilon)
     noisy = _noised(update, scale)
     encoded = np.mod(np.round(noisy.ravel() * SCALE).astype(np.int64), MOD).astype(np.uint64)
     for peer, raw in peer_keys:
@@ -408,9 +418,9 @@ def write_update(
     base_path: Path | None,
     out: Path,
 ) -> dict[str, Any]:
-    """Check the privacy budget, make the update, record the release and the audit entry,
-    and write the file (0600), all in one transaction: a refused or failed update spends
-    nothing and writes nothing."""
+    """Check the privacy budget, make the update, record the release and the audit entry in
+    one transaction and commit it; then write the file (0600). A refused update spends
+    nothing and writes nothing; a charged update whose file fails to be written is lost."""
     from finanalytics_cli.engine.files import resolve_output, write_user_file
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.dp import check_budget, record_release
@@ -432,7 +442,9 @@ def write_update(
             {"clip": info["clip"], "noise_scale": info["noise_scale_total"]},
         )
         append(store.con, "export", {"command": "federated export-update", "epsilon": epsilon})
-        write_user_file(target, blob, overwrite=False)
+    # The charge has committed: only now does the update exist outside the store. A file
+    # that then fails to be written is epsilon lost, never a release without its charge.
+    write_user_file(target, blob, overwrite=False)
     return info
 
 

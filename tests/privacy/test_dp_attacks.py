@@ -123,3 +123,45 @@ def test_an_unusable_export_directory_is_refused_before_any_charge(categorized_s
             categorized_store, "data export", 1.0, 500.0, "month", None, None, tmp_path / "taken", "csv", today=TODAY
         )
     assert dp.budget_status(categorized_store.con)["epsilon_spent"] == spent
+
+
+def test_federated_noise_does_not_reveal_the_number_of_labels() -> None:
+    from finanalytics_cli.privacy import federated as fl
+
+    # The scale is a function of public inputs only; two stores with n and n+1 labels
+    # (any n the protocol admits) draw noise of the same scale.
+    assert fl.noise_scale(8.0) == fl.noise_scale(8.0)
+    assert fl.public_sensitivity() >= max(fl.sensitivity(n) for n in range(fl.MIN_LABELS, 5000))
+    import inspect
+
+    assert "n" not in inspect.signature(fl.noise_scale).parameters
+
+
+def test_federated_update_charge_commits_before_the_file(
+    categorized_store: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from finanalytics_cli.engine import files
+    from finanalytics_cli.privacy import federated as fl
+
+    keys = tmp_path / "keys"
+    for name in ("agg", "alice", "bob"):
+        fl.keygen(keys, name)
+    dp.set_budget(categorized_store.con, 10, None)
+
+    def killed(*a: Any, **kw: Any) -> None:
+        raise KeyboardInterrupt  # the process dies while writing the update
+
+    monkeypatch.setattr(files, "write_user_file", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fl.write_update(
+            categorized_store,
+            keys / "agg.pub",
+            keys / "alice.key",
+            [keys / "bob.pub"],
+            "r1",
+            6.0,
+            None,
+            tmp_path / "a.upd",
+        )
+    assert dp.budget_status(categorized_store.con)["epsilon_spent"] == pytest.approx(6.0)
+    assert not (tmp_path / "a.upd").exists()
