@@ -74,15 +74,16 @@ def audit_log(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit log's hash chain: an edited, removed or reordered entry fails (exit 13).
+    """Recompute the audit log's keyed chain and check its anchor: an edited, removed or
+    reordered entry, newest entries cut off, or a database restored from an older copy fails (exit 13).
 
     Example: finanalytics audit verify
     """
     from finanalytics_cli.engine.errors import StoreCorrupt
-    from finanalytics_cli.privacy.audit import verify
+    from finanalytics_cli.privacy.audit import anchor_path, verify
 
     with open_store(readonly=True) as store:
-        result = verify(store.con)
+        result = verify(store.con, anchor_path(store.paths.db_path))
     if not result["ok"]:
         raise StoreCorrupt(f"the audit log does not verify: {result['reason']}")
     message(f"The audit log verifies: {result['entries']} entries.")

@@ -42,9 +42,45 @@ def resolve_output(path: str | os.PathLike[str], *, option: str = "--out") -> Pa
     if st is not None and not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device or special file"
         raise InvalidInput(f"{option} {text!r} is {kind}, not a regular file: refusing to replace it")
+    if st is not None and _is_store_file(target):
+        raise InvalidInput(f"{option} {text!r} is a finanalytics store's database or key file: refusing to replace it")
     if not target.parent.is_dir():
         raise InvalidInput(f"{option} {text!r}: the directory {target.parent} does not exist")
     return target
+
+
+def _is_store_file(path: Path) -> bool:
+    """A DuckDB database, a finanalytics key file or one of a store's own files: never an
+    output (``report --out`` aimed at the key file would destroy the store for good)."""
+    name = path.name
+    if name.endswith((".duckdb", ".duckdb.key", ".duckdb.wal", ".audit-head", ".audit-spool")):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head[8:12] == b"DUCK" or b'"finanalytics-key"' in head
+
+
+def read_user_file(path: str | os.PathLike[str], *, max_bytes: int, option: str) -> bytes:
+    """The bytes of a file the user named, refused when it is not a regular file (a device
+    such as /dev/zero never ends) or larger than ``max_bytes``."""
+    p = Path(os.fspath(path)).expanduser()
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        raise InvalidInput(f"{option} {os.fspath(path)!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"{option} {os.fspath(path)!r} is not a regular file")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InvalidInput(f"{option} {os.fspath(path)!r}: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise InvalidInput(f"{option} {os.fspath(path)!r} is larger than {max_bytes:,} bytes")
+    return data
 
 
 def write_user_file(

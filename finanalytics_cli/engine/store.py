@@ -224,6 +224,9 @@ class Store:
                     _drop_unreferenced_tail(con, db)
             store = cls(paths, con, keys, lock, readonly)
             from finanalytics_cli.engine.migrations import migrate, pending_migrations
+            from finanalytics_cli.privacy import audit as audit_chain
+
+            audit_chain.bind(con, keys.active)
 
             if readonly:
                 if pending_migrations(con):
@@ -235,6 +238,14 @@ class Store:
                 migrate(con)
                 from finanalytics_cli.privacy.audit import fold_spool
 
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    audit_chain.upgrade_chain(con)  # an unkeyed chain from before becomes keyed
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
                 fold_spool(con, audit_spool_path(paths))
                 _enforce_retention(con)
             return store
@@ -323,6 +334,9 @@ class Store:
                     if size and free and size * free >= _RECLAIM_BYTES:
                         self.con.execute(f"CHECKPOINT {DB_ALIAS}")
             if self.con is not None:
+                from finanalytics_cli.privacy import audit
+
+                audit.unbind(self.con)
                 with contextlib.suppress(Exception):
                     self.con.close()
                 self.con = None
@@ -336,14 +350,17 @@ class Store:
         details = {"exit": self._audit_outcome, "readonly": self.readonly}
         if self.readonly:
             # A store on a read-only medium still answers questions: its spool is skipped.
+            key = audit.audit_key(self.keys.active)
             with contextlib.suppress(OSError):
                 for event, event_details in audit.take_pending():
-                    audit.spool(audit_spool_path(self.paths), event, event_details)
-                audit.spool(audit_spool_path(self.paths), action, details)
+                    audit.spool(audit_spool_path(self.paths), event, event_details, key)
+                audit.spool(audit_spool_path(self.paths), action, details, key)
         else:
             if self._audit_outcome == "ok":
                 _enforce_retention(self.con)  # what this command wrote obeys the period too
             audit.append(self.con, action, details)
+            with contextlib.suppress(OSError):  # (a full disk: the anchor stays behind, never ahead)
+                audit.write_anchor(self.con, audit.anchor_path(self.paths.db_path))
 
     def __enter__(self) -> Store:
         return self
@@ -412,9 +429,11 @@ class Store:
         con.execute(f"COPY FROM DATABASE {DB_ALIAS} TO fa_new")
         # Model artifacts are authenticated with a key derived from the data key: re-sign.
         from finanalytics_cli.engine.models.registry import resign_artifacts
+        from finanalytics_cli.privacy import audit
 
         con.execute("USE fa_new")
         resign_artifacts(con, keys.active, keys.pending)
+        audit.rekey(con, keys.active, keys.pending)  # the chain's links, under the new key
         con.execute("CHECKPOINT fa_new")
         con.execute("USE memory")
         con.execute("DETACH fa_new")
@@ -426,6 +445,9 @@ class Store:
         os.chmod(db, 0o600)
         keyfile.promote_pending(keys)
         _attach(con, db, keys.active, readonly=False, deadline=time.monotonic())
+        self.keys = keys
+        audit.bind(con, keys.active)
+        audit.write_anchor(con, audit.anchor_path(db))
 
 
 _CORRUPTION_HINTS = (

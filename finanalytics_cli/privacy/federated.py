@@ -42,7 +42,7 @@ L2 = 1e-4
 CLIP = 20.0
 DELTA = 1e-6
 MIN_LABELS = 300  # to send an update; the noise is calibrated to this public bound
-FORMAT = "finanalytics-federated-update-v1"
+FORMAT = "finanalytics-federated-update-v2"  # v2: ChaCha20 masks
 MODEL_FORMAT = "finanalytics-federated-model-v1"
 
 
@@ -125,17 +125,18 @@ def keygen(out: Path, name: str) -> dict[str, str]:
 
 
 def _read_key(path: Path, kind: str) -> bytes:
+    from finanalytics_cli.engine.files import read_user_file
+
+    data = read_user_file(path, max_bytes=64 * 1024, option="key file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        if doc.get("kind") != kind:
+        doc = json.loads(data.decode("utf-8"))
+        if not isinstance(doc, dict) or doc.get("kind") != kind or not isinstance(doc.get("key"), str):
             raise ValueError
         raw = _unb64(doc["key"])
-        if len(raw) != 32:
+        if len(raw) != 32 or raw == bytes(32):  # an all-zero X25519 key gives no shared secret
             raise ValueError
         return raw
-    except FileNotFoundError:
-        raise InvalidInput(f"no such key file: {path}") from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         raise InvalidInput(f"{path} is not an {kind} key file from `federated keygen`") from None
 
 
@@ -218,27 +219,41 @@ def save_model(model: FederatedModel, out: Path) -> dict[str, Any]:
     doc["sha256"] = hashlib.sha256(body.encode()).hexdigest()
     from finanalytics_cli.engine.files import write_user_file
 
-    write_user_file(out, json.dumps(doc).encode(), mode=0o644)  # the shared model is for the group
+    # The shared model is for the group (0644); like an update, it never replaces a file
+    # (an input of the round, say).
+    write_user_file(out, json.dumps(doc).encode(), mode=0o644, overwrite=False)
     return {"model": str(out), "digest": model.digest(), "members": model.members, "round": model.round}
 
 
 def load_model_file(path: Path) -> FederatedModel:
     import numpy as np
 
+    from finanalytics_cli.engine.files import read_user_file
+
+    data = read_user_file(path, max_bytes=64 * 2**20, option="model file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(data.decode("utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
         digest = doc.pop("sha256")
         if (
             doc.get("format") != MODEL_FORMAT
             or hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest() != digest
         ):
             raise ValueError("checksum")
-        weights = np.frombuffer(_unb64(doc["weights"]), dtype="<f8").reshape(len(doc["classes"]), N_FEATURES + 1)
-    except FileNotFoundError:
-        raise InvalidInput(f"no such model file: {path}") from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        classes, members, round_id = doc["classes"], doc["members"], doc["round"]
+        if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+            raise ValueError("classes")
+        if not (isinstance(members, int) and not isinstance(members, bool) and 1 <= members <= 10_000):
+            raise ValueError("members")
+        if not (isinstance(round_id, str) and len(round_id) <= 60):
+            raise ValueError("round")
+        weights = np.frombuffer(_unb64(doc["weights"]), dtype="<f8").reshape(len(classes), N_FEATURES + 1)
+        if not np.isfinite(weights).all() or np.abs(weights).max(initial=0.0) > 1e6:
+            raise ValueError("weights")  # NaN, inf or absurd weights: poisoned or broken
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, OverflowError):
         raise InvalidInput(f"{path} is not an intact federated model file") from None
-    return FederatedModel(doc["classes"], weights.copy(), doc["round"], doc["members"])
+    return FederatedModel(classes, weights.copy(), round_id, members)
 
 
 # -- local training and the update --------------------------------------------------------
@@ -328,10 +343,15 @@ def _noised(update: Any, scale: float) -> Any:
 
 
 def _mask(secret: bytes, round_id: str, size: int) -> Any:
+    """The pairwise mask: ``size`` uniform values mod 2^32 from ChaCha20 (a CSPRNG), keyed
+    by HKDF of the pair's X25519 secret and the round (numpy's PCG64 is predictable from
+    its outputs: not a mask)."""
     import numpy as np
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-    seed = int.from_bytes(_hkdf(secret, f"finanalytics-mask:{round_id}".encode(), 16), "big")
-    return np.random.Generator(np.random.PCG64(seed)).integers(0, MOD, size=size, dtype=np.uint64)
+    key = _hkdf(secret, f"finanalytics-mask-v2:{round_id}".encode(), 32)
+    stream = Cipher(algorithms.ChaCha20(key, b"\x00" * 16), mode=None).encryptor()
+    return np.frombuffer(stream.update(b"\x00" * (4 * size)), dtype="<u4").astype(np.uint64)
 
 
 def export_update(
@@ -453,25 +473,30 @@ def _open_update(path: Path, me: Any, my_fp: str) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+    from finanalytics_cli.engine.files import read_user_file
+
+    data = read_user_file(path, max_bytes=64 * 2**20, option="update file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(data.decode("utf-8"))
         header = doc["header"]
-        if header.get("format") != FORMAT:
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError
         nonce, ciphertext = _unb64(doc["nonce"]), _unb64(doc["ciphertext"])
+        if len(nonce) != 12:
+            raise ValueError
         eph = X25519PublicKey.from_public_bytes(_unb64(header["ephemeral"]))
-    except FileNotFoundError:
-        raise InvalidInput(f"no such update file: {path}") from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         raise InvalidInput(f"{path} is not a federated update file") from None
     if header.get("to") != my_fp:
-        raise InvalidInput(f"{path} is encrypted for another key ({header.get('to')}), not this aggregator's")
+        raise InvalidInput(f"{path} is encrypted for another key ({str(header.get('to'))[:20]}), not this aggregator's")
     aad = json.dumps(header, sort_keys=True).encode()
-    key = _hkdf(me.exchange(eph), b"finanalytics-federated-v1:" + aad)
     try:
+        key = _hkdf(me.exchange(eph), b"finanalytics-federated-v1:" + aad)
         payload = json.loads(AESGCM(key).decrypt(nonce, ciphertext, aad))
-    except InvalidTag:
+    except (InvalidTag, ValueError):  # ValueError: a low-order (all-zero) ephemeral key
         raise InvalidInput(f"{path} failed authentication: it was altered or not made for this key") from None
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"{path} is not a federated update file")
     return payload
 
 

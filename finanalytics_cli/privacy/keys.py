@@ -129,13 +129,21 @@ def _keyring_set(store_id: str, kek: bytes) -> None:
     keyring.set_password(KEYRING_SERVICE, store_id, kek.hex())
 
 
-def _keyring_delete(store_id: str) -> None:
+def _keyring_delete(store_id: str) -> str:
+    """Remove the store's keyring entry: "deleted", "none" (there was none), or why not."""
+    if os.environ.get("FINANALYTICS_NO_KEYRING") == "1":
+        return "none"
     try:
         import keyring
+        from keyring.errors import PasswordDeleteError
 
-        keyring.delete_password(KEYRING_SERVICE, store_id)
-    except Exception:  # noqa: BLE001 - best effort: a stale keyring entry holds no data
-        pass
+        try:
+            keyring.delete_password(KEYRING_SERVICE, store_id)
+        except PasswordDeleteError:
+            return "none"
+        return "deleted"
+    except Exception as exc:  # noqa: BLE001 - reported to the caller, never raised
+        return f"not deleted ({type(exc).__name__})"
 
 
 def write_private_file(path: Path, data: bytes) -> None:

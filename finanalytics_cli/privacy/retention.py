@@ -133,8 +133,7 @@ def forget(paths: Any) -> dict[str, Any]:
             f.flush()
             os.fsync(f.fileno())
         key_path.unlink()
-    if store_id:
-        _keyring_delete(store_id)
+    keyring_entry = _keyring_delete(store_id) if store_id else "none"
     try:
         Store.open(paths).close()
         proof = "the store still opened: NOT forgotten"
@@ -144,12 +143,31 @@ def forget(paths: Any) -> dict[str, Any]:
         opened = False
     if opened:
         raise AnalyticsError("the store could still be opened after its key was destroyed")
+    from finanalytics_cli.privacy.audit import anchor_path
+
     removed = []
-    for f in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".lock"), audit_spool_path(paths)):
+    spool = audit_spool_path(paths)
+    for f in (
+        db,
+        db.with_name(db.name + ".wal"),
+        db.with_name(db.name + ".lock"),
+        spool,
+        spool.with_name(spool.name + ".folding"),
+        anchor_path(db),
+    ):
         if f.exists():
             f.unlink()
             removed.append(f.name)
-    return {"key_destroyed": True, "open_attempt_after": proof, "files_removed": removed}
+    # The data key lived only in the key file (now overwritten and gone): the data cannot
+    # be decrypted whatever else survives. What could not be destroyed is said, not hidden.
+    not_destroyed = [] if keyring_entry in ("deleted", "none") else [f"the keyring entry: {keyring_entry}"]
+    return {
+        "key_destroyed": True,
+        "keyring_entry": keyring_entry,
+        "not_destroyed": not_destroyed,
+        "open_attempt_after": proof,
+        "files_removed": removed,
+    }
 
 
 def check_export_dir(out: Path, fmt: str) -> None:

@@ -9,6 +9,12 @@ from finanalytics_cli.engine.store import Store, audit_spool_path
 from finanalytics_cli.privacy import audit
 
 
+def _key(store_paths: Any) -> bytes:
+    from finanalytics_cli.privacy.keys import KeyFile
+
+    return audit.audit_key(KeyFile(store_paths.key_path).unlock().active)
+
+
 def _actions(store_paths: Any) -> list[str]:
     with Store.open(store_paths) as s:
         assert audit.verify(s.con)["ok"]
@@ -19,10 +25,10 @@ def test_a_fold_interrupted_before_its_commit_is_finished_next_time(store: Any, 
     store.close()
     spool = audit_spool_path(store_paths)
     folding = spool.with_name(spool.name + ".folding")
-    audit.spool(spool, "command:first")
-    audit.spool(spool, "command:second")
+    audit.spool(spool, "command:first", key=_key(store_paths))
+    audit.spool(spool, "command:second", key=_key(store_paths))
     spool.rename(folding)  # a fold was killed (or the disk filled) after the rename, before its commit
-    audit.spool(spool, "command:third")  # a later read-only command starts a new spool
+    audit.spool(spool, "command:third", key=_key(store_paths))  # a later read-only command starts a new spool
     actions = _actions(store_paths)
     assert [a for a in actions if a.startswith("command:") and a != "command:unknown"][-3:] == [
         "command:first",
@@ -35,7 +41,7 @@ def test_a_fold_interrupted_before_its_commit_is_finished_next_time(store: Any, 
 def test_a_fold_interrupted_after_its_commit_adds_nothing_twice(store: Any, store_paths: Any) -> None:
     store.close()
     spool = audit_spool_path(store_paths)
-    audit.spool(spool, "command:once")
+    audit.spool(spool, "command:once", key=_key(store_paths))
     lines = spool.read_text()
     assert _actions(store_paths).count("command:once") == 1
     # The same file again, as if the fold had been killed between its commit and the removal.
@@ -43,20 +49,31 @@ def test_a_fold_interrupted_after_its_commit_adds_nothing_twice(store: Any, stor
     assert _actions(store_paths).count("command:once") == 1
 
 
-def test_lines_spooled_before_ids_are_not_doubled(store: Any, store_paths: Any) -> None:
+def test_unauthenticated_spool_lines_are_not_folded_but_counted(store: Any, store_paths: Any) -> None:
+    # A line anyone with write access to the directory could append (no MAC under the
+    # store's key, a wrong one, or an edited authentic one) never enters the chain.
     store.close()
-    folding = audit_spool_path(store_paths).with_name(audit_spool_path(store_paths).name + ".folding")
-    old_line = json.dumps({"ts": "2026-11-30T10:00:00.000001", "action": "command:old", "details": {}})
-    folding.write_text(old_line + "\n" + '{"ts": "torn')  # a torn last line is skipped
-    assert _actions(store_paths).count("command:old") == 1
-    folding.write_text(old_line + "\n")
-    assert _actions(store_paths).count("command:old") == 1
+    spool = audit_spool_path(store_paths)
+    forged = json.dumps({"ts": "2026-11-30T10:00:00.000001", "id": "f1", "action": "command:forged", "details": {}})
+    audit.spool(spool, "command:genuine", key=_key(store_paths))
+    genuine = json.loads(spool.read_text().splitlines()[0])
+    edited = json.dumps({**genuine, "action": "command:edited"})
+    wrong = json.dumps({**json.loads(forged), "id": "f2", "mac": "0" * 64})
+    spool.write_text("\n".join([spool.read_text().strip(), forged, edited, wrong, '{"ts": "torn']) + "\n")
+    actions = _actions(store_paths)
+    assert actions.count("command:genuine") == 1
+    assert not {"command:forged", "command:edited"} & set(actions)
+    with Store.open(store_paths, readonly=True) as s:
+        rejected = s.con.execute(
+            "SELECT details FROM audit_log WHERE action = 'audit_spool_rejected' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    assert json.loads(rejected[0]) == {"count": 3}
 
 
 def test_a_failing_fold_keeps_the_file_and_the_chain(store: Any, store_paths: Any, monkeypatch: Any) -> None:
     store.close()
     spool = audit_spool_path(store_paths)
-    audit.spool(spool, "command:kept")
+    audit.spool(spool, "command:kept", key=_key(store_paths))
     real_append = audit.append
     calls = {"n": 0}
 

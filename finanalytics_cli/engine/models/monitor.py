@@ -84,9 +84,16 @@ def monitor(store: Any, model_type: str = "category_classifier") -> MonitorRepor
         training_accuracy=(info["metrics"] or {}).get("accuracy"),
     )
     ensure_features(con)
-    train = feature_frame(con, "t.posted_date BETWEEN ? AND ?", [info["data_from"], info["data_to"]])
     last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
-    since = max(info["data_to"], last - dt.timedelta(days=RECENT_DAYS)) if last else info["data_to"]
+    if last is None or info["data_from"] is None or info["data_to"] is None:
+        # No transactions (all purged), or a model not trained on this store's dates (a
+        # federated one): there is no training window to compare the recent rows with.
+        report.reasons.append(
+            "no transactions to monitor" if last is None else "the model was not trained on this store's dates"
+        )
+        return report
+    train = feature_frame(con, "t.posted_date BETWEEN ? AND ?", [info["data_from"], info["data_to"]])
+    since = max(info["data_to"], last - dt.timedelta(days=RECENT_DAYS))
     recent = feature_frame(con, "t.posted_date > ?", [since])
     if recent.height == 0:
         recent = feature_frame(con, "t.posted_date > ?", [last - dt.timedelta(days=RECENT_DAYS)])
