@@ -115,6 +115,9 @@ class RootGroup(TyperGroup):
                 raise
             from finanalytics_cli.engine.store import translate_db_error
 
+            if "INTERRUPT" in str(exc).upper() and type(exc).__module__.startswith(("duckdb", "_duckdb")):
+                sys.stderr.write("interrupted\n")  # Ctrl-C inside a DuckDB query: it is rolled back
+                ctx.exit(INTERRUPTED)
             known = translate_db_error(exc) or _translate_os_error(exc)
             if isinstance(known, AnalyticsError):
                 render_error(_command_name(ctx, raw), known.to_dict(), _error_format(ctx, raw))

@@ -17,7 +17,7 @@ LEVELS = {"medium": 2, "high": 3}
 @app.command("weekly")
 def weekly(
     week: str = typer.Option(None, "--week", help="The ISO week, e.g. 2026-W43 (default: the latest complete one)."),
-    fmt: str = typer.Option("md", "--format", help="md, html (charts as inline SVG) or json."),
+    fmt: str = typer.Option(None, "--format", help="md (default), html (charts as inline SVG) or json (also --json)."),
     out: Path = typer.Option(None, "--out", help="Write the report to this file (mode 0600) instead of stdout."),
     fail_on: str = typer.Option(
         None, "--fail-on", help="Exit 10 when an alert of this impact (high or medium) is in it."
@@ -34,6 +34,13 @@ def weekly(
     from finanalytics_cli.exit_codes import ALERT_FOUND
     from finanalytics_cli.output import render_json, render_report_html, render_report_md
 
+    if fmt is None:  # the global --json (or --format json) asks for JSON here too
+        from finanalytics_cli.commands._common import settings
+
+        given = settings().format
+        if given not in (None, "json"):
+            raise InvalidInput(f"--format for a report must be one of {', '.join(REPORT_FORMATS)}, not {given!r}")
+        fmt = given or "md"
     if fmt not in REPORT_FORMATS:
         raise InvalidInput(f"--format for a report must be one of {', '.join(REPORT_FORMATS)}, not {fmt!r}")
     if fail_on is not None and fail_on not in LEVELS:

@@ -81,10 +81,11 @@ def parse_constraint(text: str, categories: list[str]) -> Constraint:
 def load_config(path: Path) -> dict[str, Any]:
     """A TOML file: income = 9000, goals = ["Car"], constraints = ["dining<=300"],
     [weights] Dining = 2."""
+    from finanalytics_cli.engine.files import read_user_file
+
+    raw = read_user_file(path, max_bytes=1024 * 1024, option="--config")  # not /dev/zero, not a directory
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"no such config file: {path}") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InvalidInput(f"{path} is not valid TOML: {e}") from None
     unknown = set(data) - {"income", "goals", "constraints", "weights", "currency"}

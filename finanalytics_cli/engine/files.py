@@ -93,7 +93,9 @@ def write_user_file(
 ) -> Path:
     """Write ``data`` to the file the user named, by the module's rule. Returns the file written."""
     target = resolve_output(path, option=option)
-    if not overwrite and os.path.lexists(target):
+    # No overwrite means nothing at the name at all: not even a (dangling) symbolic link,
+    # which would make the write land wherever it points.
+    if not overwrite and (os.path.lexists(target) or os.path.lexists(Path(os.fspath(path)).expanduser())):
         raise InvalidInput(f"{option} {os.fspath(path)!r} already exists: refusing to overwrite it")
     tmp = target.with_name(f".{target.name[:100]}.{secrets.token_hex(6)}.tmp")
     try:

@@ -13,7 +13,7 @@ from typing import Any
 from finanalytics_cli.engine.errors import AnalyticsError, InsufficientData, InvalidInput
 
 TYPICAL_WEEKS = 12
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})$")  # ASCII digits only (int() reads others too)
 IMPACT_RANK = {"low": 1, "medium": 2, "high": 3}
 
 

@@ -102,3 +102,35 @@ def test_overlong_lines_are_refused_early(cli: Any, tmp_path: Path, content: str
     f.write_text(content)
     r = cli("import", str(f), "--account", "A", "--json")
     assert r.exit_code == 9 and "not a bank export" in r.stdout, r.stdout[-500:]
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_devices_are_not_read_forever(cli: Any, store: Any, tmp_path: Path, device: str) -> None:
+    store.close()
+    assert cli("import", device, "--account", "A", "--json").exit_code == 9
+    assert cli("budget", "optimize", "--config", device, "--json").exit_code == 9
+    assert cli("federated", "import-model", device, "--json").exit_code == 9
+
+
+def test_dry_run_writes_no_map_and_a_map_name_is_not_taken_from_another_account(
+    cli: Any, store: Any, store_paths: Any, tmp_path: Path
+) -> None:
+    store.close()
+    a = tmp_path / "a.csv"
+    a.write_text("Date,Description,Amount (USD)\n2024-01-02,X,-1.00\n")
+    b = tmp_path / "b.csv"
+    b.write_text("Datum;Beschreibung;Betrag (EUR)\n02.01.2024;Y;-1,00\n")
+    maps = store_paths.config_dir if hasattr(store_paths, "config_dir") else None
+    r = cli("import", str(a), "--account", "US", "--dry-run", "--save-map", "bank", "--json")
+    assert r.exit_code == 0, r.stdout
+    assert not list(Path(store_paths.db_path.parent.parent.parent.parent).rglob("bank.toml")), maps
+    assert cli("import", str(a), "--account", "US", "--save-map", "bank", "--json").exit_code == 0
+    taken = cli("import", str(b), "--account", "DE", "--save-map", "bank", "--json")
+    assert taken.exit_code == 9 and "saved map of account 'US'" in taken.stdout
+    assert cli("import", str(a), "--account", "US", "--json").exit_code == 0  # US still reads with its map
+
+
+@pytest.mark.parametrize("week", ["２０２６-W10", "٢٠٢٦-W10"])
+def test_week_digits_are_ascii(cli: Any, sample_store: Any, week: str) -> None:
+    sample_store.close()
+    assert cli("report", "weekly", "--week", week, "--json").exit_code == 9

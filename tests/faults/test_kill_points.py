@@ -98,3 +98,41 @@ def test_kill_anywhere_leaves_before_or_after(
     assert after != before[key]  # the command does change the store
     # Every state seen after a kill is exactly the state before or the state after.
     assert seen <= {before[key], after}, (seen, before[key], after)
+
+
+def test_ctrl_c_anywhere_is_130_or_done_never_a_bug(sample_store: Any, store_paths: Any, tmp_path: Path) -> None:
+    sample_store.close()
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "Date,Description,Amount (USD)\n"
+        + "".join(f"2025-{1 + i % 12:02d}-{1 + i % 28:02d},SHOP {i} #{i},-{i % 300 + 1}.10\n" for i in range(300_000))
+    )
+    before = _state(store_paths)
+    rng = random.Random(f"{SEED}-sigint")
+    codes = []
+    for _ in range(KILLS_PER_COMMAND):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "finanalytics_cli",
+                "--wait",
+                "30",
+                "import",
+                str(big),
+                "--account",
+                "Big",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        time.sleep(rng.uniform(0.8, 3.0))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+        codes.append(proc.returncode)
+        assert proc.returncode in (0, 130), (proc.returncode, err.decode()[-500:])
+        assert b"Traceback" not in err
+        state = _state(store_paths)
+        assert state["transactions"] in (before["transactions"], before["transactions"] + 300_000), state

@@ -111,3 +111,33 @@ def test_keygen_never_overwrites_and_refuses_a_file_as_out(cli: Any, tmp_path: P
     a_file.write_text("keep me")
     r = cli("federated", "keygen", "--out", str(a_file), "--json")
     assert r.exit_code == EXIT_CODES["INVALID_INPUT"] and a_file.read_text() == "keep me"
+
+
+def test_out_never_replaces_a_store_file(cli: Any, store: Any, store_paths: Any, tmp_path: Path) -> None:
+    # `report weekly --out <the key file>` would destroy the store for good.
+    store.close()
+    key, db = store_paths.key_path.read_bytes(), store_paths.db_path.read_bytes()
+    link = tmp_path / "innocent.md"
+    link.symlink_to(store_paths.db_path)
+    for target in (store_paths.key_path, store_paths.db_path, link):
+        r = cli("report", "weekly", "--out", str(target), "--json")
+        assert r.exit_code == EXIT_CODES["INVALID_INPUT"], r.stdout[-300:]
+    assert store_paths.key_path.read_bytes() == key and store_paths.db_path.read_bytes() == db
+
+
+def test_no_overwrite_refuses_a_dangling_symlink(tmp_path: Path) -> None:
+    link = tmp_path / "x.key"
+    link.symlink_to(tmp_path / "elsewhere" / "stolen.key")
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(InvalidInput, match="already exists"):
+        write_user_file(link, b"secret", overwrite=False)
+    assert not (tmp_path / "elsewhere" / "stolen.key").exists()
+
+
+def test_json_report_weekly_is_json(cli: Any, sample_store: Any) -> None:
+    import json
+
+    sample_store.close()
+    r = cli("--json", "report", "weekly")
+    assert r.exit_code == 0 and json.loads(r.stdout)["command"] == "report weekly"
+    assert cli("report", "weekly", "--format", "csv").exit_code == EXIT_CODES["INVALID_INPUT"]

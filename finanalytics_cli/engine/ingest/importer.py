@@ -111,8 +111,13 @@ def sources_from_paths(paths: list[str], stdin: BinaryIO | None = None) -> list[
 
 
 def _read_file(path: Path) -> Source:
+    import stat
+
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: no end, or no writer
+            raise InvalidInput(f"{path}: not a regular file (a device, pipe or socket); export the data to a file")
+        size = st.st_size
         if size > MAX_FILE_BYTES:
             raise InvalidInput(f"{path}: {size // 2**20} MiB is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
         return Source(str(path), path.read_bytes())
@@ -552,8 +557,18 @@ def _save_map(con: Any, options: ImportOptions, parsed: ParsedExport, account: s
     if options.maps_dir is None:
         raise InvalidInput("no directory for saved maps")
     assert options.save_map is not None
-    options.maps_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    other = con.execute(
+        "SELECT name FROM accounts WHERE csv_map = ? AND name <> ? ORDER BY name LIMIT 1", [options.save_map, account]
+    ).fetchone()
+    if other:
+        raise InvalidInput(
+            f"--save-map {options.save_map!r} is the saved map of account {other[0]!r}: choose another name "
+            "(saving would change how that account's files are read)"
+        )
     path = options.maps_dir / f"{options.save_map}.toml"
+    if options.dry_run:  # a dry run stores nothing, not even the map
+        return f"{path} (not written: --dry-run)"
+    options.maps_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private_file(path, (parsed.map_toml or "").encode("utf-8"))
     con.execute("UPDATE accounts SET csv_map = ? WHERE name = ?", [options.save_map, account])
     return str(path)

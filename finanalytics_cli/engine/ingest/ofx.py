@@ -195,9 +195,14 @@ def parse_ofx_date(text: str | None) -> dt.date | None:
     if not m:
         return None
     try:
-        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        date = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         return None
+    from finanalytics_cli.engine.ingest.dates import MAX_YEAR, MIN_YEAR
+
+    # A year the CSV reader would not accept either ("18000105"): a rejected row, not a
+    # transaction no date filter can reach.
+    return date if MIN_YEAR <= date.year <= MAX_YEAR else None
 
 
 def parse_ofx_amount(text: str | None) -> Decimal | None:
