@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ STEPS = 60
 L2 = 1e-4
 CLIP = 20.0
 DELTA = 1e-6
+MIN_UPDATE_EPSILON, MAX_UPDATE_EPSILON = 0.1, 10.0  # the epsilons an update may declare
 MIN_LABELS = 300  # to send an update; the noise is calibrated to this public bound
 FORMAT = "finanalytics-federated-update-v2"  # v2: ChaCha20 masks
 MODEL_FORMAT = "finanalytics-federated-model-v1"
@@ -447,6 +449,8 @@ def write_update(
 
     if not peers:
         raise InvalidInput("secure aggregation needs the other members' public keys (--peer, at least one)")
+    if not MIN_UPDATE_EPSILON <= epsilon <= MAX_UPDATE_EPSILON:
+        raise InvalidInput(f"--epsilon for an update must be {MIN_UPDATE_EPSILON:g} to {MAX_UPDATE_EPSILON:g}")
     target = resolve_output(out)  # refused before any budget is spent
     if os.path.lexists(target):
         raise InvalidInput(f"{out} already exists")
@@ -536,7 +540,26 @@ def aggregate(files: list[Path], aggregator_key: Path, base_path: Path | None = 
         total = (total + vec) % MOD
     signed = total.astype(np.int64)
     signed[signed >= MOD // 2] -= MOD
-    mean = (signed.astype(np.float64) / SCALE / len(payloads)).reshape(base.weights.shape)
+    summed = signed.astype(np.float64) / SCALE
+    # An honest sum is at most members x CLIP plus the members' Gaussian noise; a member
+    # who sends anything larger (every coordinate 2^31-1) is poisoning the model: refused.
+    variance = 0.0
+    for p in payloads:
+        try:
+            eps = float(p["epsilon"])
+        except (TypeError, ValueError):
+            eps = math.nan
+        if not (MIN_UPDATE_EPSILON <= eps <= MAX_UPDATE_EPSILON):
+            raise InvalidInput(f"an update declares epsilon {p.get('epsilon')!r}, outside the protocol's range")
+        variance += noise_scale(eps) ** 2
+    limit = len(payloads) * CLIP + 6.0 * math.sqrt(variance * summed.size)
+    norm = float(np.linalg.norm(summed))
+    if not math.isfinite(norm) or norm > limit:
+        raise InvalidInput(
+            f"the updates add up to a norm of {norm:,.0f}, beyond the {limit:,.0f} honest members can send "
+            "(clipped updates plus their noise): one of them is malformed or poisoned; the round is refused"
+        )
+    mean = (summed / len(payloads)).reshape(base.weights.shape)
     return FederatedModel(base.classes, base.weights + mean, first["round"], len(payloads))
 
 

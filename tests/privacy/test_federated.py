@@ -211,3 +211,35 @@ def test_federated_bad_input(cli, households: list[str], tmp_path: Path) -> None
         assert r.exit_code == invalid
     r = cli("--profile", "bob", "federated", "import-model", str(tmp_path / "garbage.upd"), "--json")
     assert r.exit_code == invalid
+
+
+def test_a_poisoned_update_is_refused_by_the_aggregator(
+    cli, households: list[str], tmp_path: Path, monkeypatch
+) -> None:
+    # One member runs modified code: its "noisy" update is every coordinate at the top of
+    # the encoding (the reviewer's 2^31-1), masked and encrypted like any other.
+    from finanalytics_cli.privacy import federated as fl
+
+    keys = tmp_path / "keys"
+    for name in ["aggregator", *households]:
+        cli.json("federated", "keygen", "--out", str(keys), "--name", name)
+    updates = []
+    for i, name in enumerate(households):
+        upd = tmp_path / f"{name}.upd"
+        with pytest.MonkeyPatch.context() as poisoned:
+            if i == 0:
+                poisoned.setattr(fl, "_noised", lambda update, scale: np.full(update.shape, (2**31 - 1) / fl.SCALE))
+            _export_update(cli, name, households, keys, upd, "--epsilon", "8")
+        updates.append(upd)
+    r = cli(
+        "federated",
+        "aggregate",
+        *map(str, updates),
+        "--key",
+        str(keys / "aggregator.key"),
+        "--out",
+        str(tmp_path / "m"),
+        "--json",
+    )
+    assert r.exit_code == 9 and "poisoned" in r.stdout, r.stdout[-600:]
+    assert not (tmp_path / "m").exists()
