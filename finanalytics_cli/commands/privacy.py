@@ -27,18 +27,32 @@ def register(app: typer.Typer) -> None:
 @budget_app.command("set")
 def budget_set(
     total: str = typer.Argument(..., metavar="TOTAL", help="Total epsilon, e.g. 5."),
-    per: str = typer.Option("month", "--per", help="month, year or lifetime."),
+    per: str = typer.Option(
+        "lifetime", "--per", help="lifetime (default), year or month (renewing: a transaction's exposure adds up)."
+    ),
 ) -> None:
-    """Set the privacy budget: the epsilon all DP releases together may spend per month, year or ever.
+    """Set the privacy budget: the epsilon all DP releases together may spend, ever (or per year or month).
 
-    Example: finanalytics privacy budget set 5 --per month
+    Example: finanalytics privacy budget set 5
     """
+    from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.dp import budget_status, parse_budget, set_budget
 
     value = parse_budget(total)
     with open_store() as store, store.transaction():
+        before = budget_status(store.con)
         set_budget(store.con, value, None if per == "lifetime" else per)
         status = budget_status(store.con)
+        # Raising the budget is a privacy decision: it is in the audit log.
+        append(
+            store.con,
+            "privacy_budget_set",
+            {"epsilon": value, "retention": per, "before": f"{before['total_epsilon']:g} per {before['per']}"},
+        )
+    if per != "lifetime":
+        message(
+            f"note: a budget per {per} renews: a transaction inside several periods' releases is exposed to their sum"
+        )
     message(f"Privacy budget: epsilon {status['total_epsilon']:g} per {status['per']}.")
     emit(Result("privacy budget set", status))
 

@@ -25,7 +25,11 @@ from typing import Any
 from finanalytics_cli.engine.errors import InvalidInput, PrivacyViolation
 
 BUDGET_KEY = "privacy:budget"
-DEFAULT_BUDGET = {"total": 10.0, "per": "month"}
+# Lifetime by default: a transaction stays in releases for as long as windows cover it
+# (a year by default, any span with --from), so a budget that renewed monthly would let
+# its total exposure grow without bound (10 a month: ~120 a year).
+DEFAULT_BUDGET = {"total": 10.0, "per": None}
+MAX_DELTA = 1e-5  # the total delta all (approximate-DP) releases together may spend
 MAX_EPSILON = 10.0
 BOUND_SHARE = 0.1  # of epsilon, to estimate the clamping bound when none is configured
 BOUND_GRID = [10.0 * 4**i for i in range(8)]  # 10 .. 163,840
@@ -113,17 +117,23 @@ def budget_status(con: Any, today: dt.date | None = None) -> dict[str, Any]:
         "epsilon_spent": round(float(spent), 6),
         "epsilon_remaining": round(max(0.0, budget["total"] - float(spent)), 6),
         "delta_spent": float(delta),
+        "delta_limit": MAX_DELTA,
         "releases": int(releases),
         "configured": row is not None,
     }
 
 
-def check_budget(con: Any, epsilon: float) -> dict[str, Any]:
+def check_budget(con: Any, epsilon: float, delta: float = 0.0) -> dict[str, Any]:
     status = budget_status(con)
     if epsilon > status["epsilon_remaining"] + 1e-12:
         raise PrivacyViolation(
             f"this release needs epsilon {epsilon:g} but only {status['epsilon_remaining']:g} of the "
             f"{status['total_epsilon']:g} budget ({status['per']}) is left; nothing was released"
+        )
+    if status["delta_spent"] + delta > MAX_DELTA * (1 + 1e-9):
+        raise PrivacyViolation(
+            f"this release needs delta {delta:g} but {status['delta_spent']:g} of the {MAX_DELTA:g} delta limit "
+            f"is spent ({status['per']}); nothing was released"
         )
     return status
 

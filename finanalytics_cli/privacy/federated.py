@@ -455,7 +455,7 @@ def write_update(
     if os.path.lexists(target):
         raise InvalidInput(f"{out} already exists")
     with store.transaction():
-        check_budget(store.con, epsilon)
+        check_budget(store.con, epsilon, DELTA)
         blob, info = export_update(store, recipient, member_key, peers, round_id, epsilon, base_path)
         record_release(
             store.con,

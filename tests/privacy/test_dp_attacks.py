@@ -165,3 +165,35 @@ def test_federated_update_charge_commits_before_the_file(
         )
     assert dp.budget_status(categorized_store.con)["epsilon_spent"] == pytest.approx(6.0)
     assert not (tmp_path / "a.upd").exists()
+
+
+def test_the_default_budget_is_lifetime_so_exposure_does_not_renew(categorized_store: Any) -> None:
+    status = dp.budget_status(categorized_store.con)
+    assert status["per"] == "lifetime" and status["total_epsilon"] == 10.0
+    for _ in range(10):
+        dp.release_spending(categorized_store, "spending", 1.0, 500.0, "month", None, None, today=TODAY)
+    from finanalytics_cli.engine.errors import PrivacyViolation
+
+    with pytest.raises(PrivacyViolation):  # next month changes nothing: the budget is spent for good
+        dp.release_spending(categorized_store, "spending", 1.0, 500.0, "month", None, None, today=dt.date(2027, 1, 5))
+
+
+def test_delta_is_limited(categorized_store: Any) -> None:
+    from finanalytics_cli.engine.errors import PrivacyViolation
+
+    dp.set_budget(categorized_store.con, 1000, None)
+    for _ in range(10):
+        dp.check_budget(categorized_store.con, 1.0, 1e-6)
+        dp.record_release(categorized_store.con, "federated update", "Gaussian", 1.0, 1e-6, {})
+    with pytest.raises(PrivacyViolation, match="delta"):
+        dp.check_budget(categorized_store.con, 1.0, 1e-6)
+
+
+def test_budget_changes_are_audited(cli: Any, store: Any) -> None:
+    store.close()
+    assert cli("privacy", "budget", "set", "1000", "--json").exit_code == 0
+    log = cli.json("audit", "log")["data"]["entries"]
+    change = next(e for e in log if e["action"] == "privacy_budget_set")
+    assert change["details"]["epsilon"] == 1000.0 and change["details"]["before"] == "10 per lifetime"
+    status = cli.json("privacy", "status")["data"]
+    assert status["per"] == "lifetime" and status["delta_limit"] == 1e-5
