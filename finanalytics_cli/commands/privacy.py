@@ -105,16 +105,22 @@ def audit_verify() -> None:
 
 
 @retention_app.command("set")
-def retention_set(period: str = typer.Argument(..., help="e.g. 7y, 18m or 400d.")) -> None:
+def retention_set(
+    period: str = typer.Argument(..., help="e.g. 7y, 18m or 400d."),
+    yes: bool = typer.Option(False, "--yes", help="Delete the transactions older than that now."),
+) -> None:
     """Keep transactions for this long; older ones are deleted now and on every later write.
 
-    Example: finanalytics data retention set 7y
+    Deleting transactions asks for --yes ("1d" for "1y" would empty the store).
+
+    Example: finanalytics data retention set 7y --yes
     """
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.retention import enforce_retention, retention_status, set_retention
 
     with open_store() as store, store.transaction():
         set_retention(store.con, period)
+        _confirm_deletion(store.con, retention_status(store.con)["keeps_from"], yes, f"data retention set {period}")
         counts = enforce_retention(store.con) or {"transactions": 0}
         append(store.con, "retention_set", {"retention": period, "deleted": counts["transactions"]})
         status = retention_status(store.con)
@@ -123,20 +129,35 @@ def retention_set(period: str = typer.Argument(..., help="e.g. 7y, 18m or 400d."
 
 
 @data_app.command("purge")
-def data_purge(before: str = typer.Option(..., "--before", help="Delete transactions before this date.")) -> None:
-    """Delete every transaction before a date, with its features and predictions.
+def data_purge(
+    before: str = typer.Option(..., "--before", help="Delete transactions before this date."),
+    yes: bool = typer.Option(False, "--yes", help="Really delete them."),
+) -> None:
+    """Delete every transaction before a date, with its features and predictions (asks for --yes).
 
-    Example: finanalytics data purge --before 2020-01-01
+    Example: finanalytics data purge --before 2020-01-01 --yes
     """
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.retention import purge_before
 
     date = parse_date(before, "--before")
     with open_store() as store, store.transaction():
+        _confirm_deletion(store.con, date, yes, f"data purge --before {date}")
         counts = purge_before(store.con, date)
         append(store.con, "purge", {"before": str(date), "deleted": counts["transactions"]})
     message(f"Deleted {counts['transactions']} transactions before {date}.")
     emit(Result("data purge", {"before": date, "deleted": counts}))
+
+
+def _confirm_deletion(con: object, before: object, yes: bool, command: str) -> None:
+    """Deleting transactions is refused (nothing changes) without --yes, saying how many."""
+    from finanalytics_cli.engine.errors import InvalidInput
+
+    if before is None or yes:
+        return
+    n = con.execute("SELECT count(*) FROM transactions WHERE posted_date < ?", [before]).fetchone()[0]  # type: ignore[attr-defined]
+    if n:
+        raise InvalidInput(f"{command} would delete {n} transactions (before {before}); nothing was changed: add --yes")
 
 
 @data_app.command("forget")

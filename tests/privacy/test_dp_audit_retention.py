@@ -163,9 +163,11 @@ def test_retention_purge_and_export(cli, categorized_store: Any, tmp_path: Path)
     before = con.execute("SELECT count(*) FROM transactions").fetchone()[0]
     old = con.execute("SELECT count(*) FROM transactions WHERE posted_date < '2024-06-01'").fetchone()[0]
     categorized_store.close()
-    out = cli.json("data", "purge", "--before", "2024-06-01")
+    refused = cli("data", "purge", "--before", "2024-06-01", "--json")
+    assert refused.exit_code == EXIT_CODES["INVALID_INPUT"] and "add --yes" in refused.stdout
+    out = cli.json("data", "purge", "--before", "2024-06-01", "--yes")
     assert out["data"]["deleted"]["transactions"] == old > 0
-    out = cli.json("data", "retention", "set", "2y")
+    out = cli.json("data", "retention", "set", "2y", "--yes")
     keeps = dt.date.fromisoformat(out["data"]["keeps_from"])
     with Store.open(resolve_paths()) as s:
         assert s.con.execute("SELECT min(posted_date) FROM transactions").fetchone()[0] >= keeps
