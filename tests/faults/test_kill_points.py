@@ -132,7 +132,9 @@ def test_ctrl_c_anywhere_is_130_or_done_never_a_bug(sample_store: Any, store_pat
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=300)
         codes.append(proc.returncode)
-        assert proc.returncode in (0, 130), (proc.returncode, err.decode()[-500:])
+        # 130: interrupted inside the command; -2: during interpreter start-up, before any
+        # handler, Python dies by the signal itself (a shell shows both as 130). Never 1.
+        assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err.decode()[-500:])
         assert b"Traceback" not in err
         state = _state(store_paths)
         assert state["transactions"] in (before["transactions"], before["transactions"] + 300_000), state
