@@ -17,16 +17,19 @@ app = typer.Typer(
 
 @app.command("keygen")
 def keygen(
-    out: Path = typer.Option(..., "--out", help="Directory for NAME.key (private, 0600) and NAME.pub."),
+    out: str = typer.Option(..., "--out", help="Directory for NAME.key (private, 0600) and NAME.pub."),
     name: str = typer.Option("member", "--name", help="The file names' stem, e.g. alice or aggregator."),
 ) -> None:
     """Make an X25519 key pair for a member or the aggregator.
 
     Example: finanalytics federated keygen --out ~/fl --name alice
     """
+    from finanalytics_cli.engine.errors import InvalidInput
     from finanalytics_cli.privacy.federated import keygen as make
 
-    result = make(out, name)
+    if not out.strip():  # (a Path option would have read "" as ".", the current directory)
+        raise InvalidInput("--out is empty: give the directory for the key pair")
+    result = make(Path(out), name)
     message(f"Share {result['public_key']} with the group; keep {result['private_key']} to yourself.")
     emit(Result("federated keygen", result))
 

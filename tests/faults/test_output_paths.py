@@ -141,3 +141,10 @@ def test_json_report_weekly_is_json(cli: Any, sample_store: Any) -> None:
     r = cli("--json", "report", "weekly")
     assert r.exit_code == 0 and json.loads(r.stdout)["command"] == "report weekly"
     assert cli("report", "weekly", "--format", "csv").exit_code == EXIT_CODES["INVALID_INPUT"]
+
+
+def test_keygen_out_empty_is_refused_not_the_current_directory(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli("federated", "keygen", "--out", "", "--name", "x", "--json")
+    assert r.exit_code == EXIT_CODES["INVALID_INPUT"] and "--out is empty" in r.stdout, r.stdout
+    assert not (tmp_path / "x.key").exists()
