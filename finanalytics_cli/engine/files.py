@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import stat
@@ -103,11 +102,7 @@ def write_user_file(
     except OSError as exc:
         raise InvalidInput(f"cannot write in {target.parent}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        write_synced(fd, tmp, data, mode)
         if overwrite:
             os.replace(tmp, target)
         else:
@@ -123,10 +118,29 @@ def write_user_file(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    with contextlib.suppress(OSError):
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    fsync_dir(target.parent)
     return target
+
+
+def write_synced(fd: int, path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to the file just created as ``fd`` at ``path``, flush it to disk and
+    set its mode (the first half of an atomic write; the caller renames it into place)."""
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, mode)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: some filesystems refuse)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -155,30 +155,15 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise StoreUnwritable(f"cannot write in {path.parent}: permission denied") from None
     except OSError as exc:
         raise StoreUnwritable(f"cannot write in {path.parent}: {exc.strerror}") from None
+    from finanalytics_cli.engine.files import fsync_dir, write_synced
+
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
+        write_synced(fd, tmp, data, 0o600)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreUnwritable(f"cannot write {path.name}: {exc.strerror}") from None
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 @dataclass
