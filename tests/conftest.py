@@ -47,6 +47,20 @@ class Cli:
         return json.loads(result.stdout)
 
 
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Any:
+    """The real CLI in a new process (``python -m finanalytics_cli``), output captured."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "finanalytics_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def cli() -> Cli:
     return Cli()

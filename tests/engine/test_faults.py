@@ -15,17 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finanalytics_cli.engine.store import Store
+from tests.conftest import run_cli
 
 
-def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "finanalytics_cli", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-        **kw,
-    )
+def _cli(*args: str) -> Any:
+    return run_cli(*args, timeout=600)
 
 
 def test_kill_during_training_leaves_all_or_nothing(categorized_store: Any, store_paths: Any) -> None:

@@ -15,18 +15,9 @@ import pytest
 from finanalytics_cli.engine.errors import StoreCorrupt
 from finanalytics_cli.engine.store import Store
 from finanalytics_cli.exit_codes import EXIT_CODES
+from tests.conftest import run_cli as _run
 
 CSV = "Date,Description,Amount (USD)\n2024-01-02,COFFEE,-3.50\n2024-01-03,SALARY,2000.00\n"
-
-
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "finanalytics_cli", *args],
-        capture_output=True,
-        text=True,
-        env=env or dict(os.environ),
-        timeout=300,
-    )
 
 
 def _missing_database(store_paths: Any) -> bytes:

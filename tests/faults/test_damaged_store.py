@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ from finanalytics_cli.engine.ledger import NewTransaction, ensure_account, inser
 from finanalytics_cli.engine.store import audit_spool_path
 from finanalytics_cli.exit_codes import EXIT_CODES
 from finanalytics_cli.privacy import audit
+from tests.conftest import run_cli as _run
 
 CORRUPT = EXIT_CODES["STORE_CORRUPT"]
 
@@ -41,16 +39,6 @@ def _fill(store: Any, n: int = 40_000) -> None:
 
 def _snapshot(directory: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir()) if p.is_file()}
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "finanalytics_cli", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=300,
-    )
 
 
 WRITERS = [

@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from finanalytics_cli.engine.store import Store
 from finanalytics_cli.exit_codes import EXIT_CODES
 from finanalytics_cli.privacy import audit
+from tests.conftest import run_cli as _run
 
 
 @contextlib.contextmanager
@@ -33,12 +33,6 @@ def _tmpfs(where: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "finanalytics_cli", *args], capture_output=True, text=True, env=env, timeout=300
-    )
 
 
 def _counts(store_paths: Any) -> tuple[int, int]:
