@@ -115,8 +115,10 @@ class RootGroup(TyperGroup):
                 raise
             from finanalytics_cli.engine.store import translate_db_error
 
-            if "INTERRUPT" in str(exc).upper() and type(exc).__module__.startswith(("duckdb", "_duckdb")):
-                sys.stderr.write("interrupted\n")  # Ctrl-C inside a DuckDB query: it is rolled back
+            if "INTERRUPT" in str(exc).upper():
+                # Ctrl-C inside DuckDB or polars surfaces as their own error ("Query
+                # interrupted", a RuntimeError): the work is rolled back; it is not a bug.
+                sys.stderr.write("interrupted\n")
                 ctx.exit(INTERRUPTED)
             known = translate_db_error(exc) or _translate_os_error(exc)
             if isinstance(known, AnalyticsError):
