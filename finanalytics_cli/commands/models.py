@@ -42,6 +42,7 @@ def train(
     parse_params, trainer = trainers[model_type]
     params = parse_params(param)
     start, end = parse_period(date_from, date_to)
+    reasons: list[str] | None = None
     with open_store() as store:
         if if_drift:
             report = monitor(store, model_type)
@@ -49,7 +50,8 @@ def train(
                 message("No retraining needed: no drift, accuracy holds.")
                 emit(Result("models train", {"trained": False, "reasons": []}, meta={"if_drift": True}))
                 return
-            message("Retraining: " + "; ".join(report.reasons))
+            reasons = report.reasons
+            message("Retraining: " + "; ".join(reasons))
         stages = ["features", "validate", "folds", "fit", "register"]
         with progress("Training", total=len(stages)) as advance:
             with store.transaction():
@@ -77,7 +79,9 @@ def train(
         "duration_s": result.duration_s,
         "deployment": deployed,
     }
-    emit(Result("models train", data))
+    if reasons is not None:
+        data["reasons"] = reasons
+    emit(Result("models train", data, meta={"if_drift": True} if reasons is not None else {}))
 
 
 @app.command("list")

@@ -241,6 +241,9 @@ class Store:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     audit_chain.upgrade_chain(con)  # an unkeyed chain from before becomes keyed
+                    from finanalytics_cli.engine.models.registry import upgrade_artifact_tags
+
+                    upgrade_artifact_tags(con, keys.active)  # tags bound to their model's row
                 except BaseException:
                     with contextlib.suppress(Exception):
                         con.execute("ROLLBACK")

@@ -129,6 +129,13 @@ def _keyring_set(store_id: str, kek: bytes) -> None:
     keyring.set_password(KEYRING_SERVICE, store_id, kek.hex())
 
 
+def keyring_account(doc: dict[str, Any]) -> str:
+    """The keyring entry that holds a key file's KEK: the store id, or (after a key
+    rotation gave the store a new KEK) the account the key file names."""
+    account = doc.get("kek", {}).get("account")
+    return account if isinstance(account, str) and account.startswith(str(doc.get("store_id"))) else doc["store_id"]
+
+
 def _keyring_delete(store_id: str) -> str:
     """Remove the store's keyring entry: "deleted", "none" (there was none), or why not."""
     if os.environ.get("FINANALYTICS_NO_KEYRING") == "1":
@@ -176,6 +183,9 @@ class UnlockedKeys:
     active: bytes = field(repr=False)
     pending_id: str | None = None
     pending: bytes | None = field(default=None, repr=False)
+    # The passphrase this process unlocked with (passphrase stores only): a rotation
+    # derives a new KEK from it with a new salt. Kept in memory, never written.
+    passphrase: str | None = field(default=None, repr=False)
 
     @staticmethod
     def duckdb_key(data_key: bytes) -> str:
@@ -232,9 +242,12 @@ class KeyFile:
         return doc
 
     def _kek_for(self, doc: dict[str, Any], *, confirm: bool = False) -> bytes:
+        return self._kek_and_passphrase(doc, confirm=confirm)[0]
+
+    def _kek_and_passphrase(self, doc: dict[str, Any], *, confirm: bool = False) -> tuple[bytes, str | None]:
         kek_info = doc["kek"]
         if kek_info["source"] == "keyring":
-            return _keyring_get(doc["store_id"])
+            return _keyring_get(keyring_account(doc)), None
         passphrase = os.environ.get(PASSPHRASE_ENV) or self.passphrase_provider(
             "Passphrase for the finanalytics store", confirm
         )
@@ -252,12 +265,12 @@ class KeyFile:
             or len(salt) < 16
         ):
             raise StoreCorrupt(f"the key file {self.path} is damaged (KDF parameters out of range)")
-        return _derive_kek(passphrase, salt, n, r, p)
+        return _derive_kek(passphrase, salt, n, r, p), passphrase
 
     def unlock(self) -> UnlockedKeys:
         """Unwrap the data key(s). Wrong passphrase or keyring entry: KEY_UNAVAILABLE."""
         doc = self.read()
-        kek = self._kek_for(doc)
+        kek, passphrase = self._kek_and_passphrase(doc)
         keys: dict[str, tuple[str, bytes]] = {}
         for entry in doc["keys"]:
             data_key = _unwrap(kek, entry, doc["store_id"])
@@ -276,6 +289,7 @@ class KeyFile:
             active=keys["active"][1],
             pending_id=pending[0] if pending else None,
             pending=pending[1] if pending else None,
+            passphrase=passphrase,
         )
 
     def status(self) -> dict[str, Any]:
@@ -296,13 +310,16 @@ class KeyFile:
         }
 
     # -- writing -------------------------------------------------------------------
-    def _new_kek(self, store_id: str, prefer_keyring: bool, new_passphrase: str | None) -> tuple[bytes, dict[str, Any]]:
+    def _new_kek(
+        self, store_id: str, prefer_keyring: bool, new_passphrase: str | None, account: str | None = None
+    ) -> tuple[bytes, dict[str, Any], str | None]:
+        """A new KEK, what the key file records about it, and the passphrase it came from."""
         if new_passphrase is None and prefer_keyring and keyring_usable():
             kek = secrets.token_bytes(32)
             try:
-                _keyring_set(store_id, kek)
-                if _keyring_get(store_id) == kek:
-                    return kek, {"source": "keyring"}
+                _keyring_set(account or store_id, kek)
+                if _keyring_get(account or store_id) == kek:
+                    return kek, {"source": "keyring", **({"account": account} if account else {})}, None
             except Exception:  # noqa: BLE001 - fall through to a passphrase
                 pass
         passphrase = (
@@ -318,7 +335,7 @@ class KeyFile:
             raise KeyUnavailable(f"the passphrase must have at least {MIN_PASSPHRASE_LEN} characters")
         salt = secrets.token_bytes(16)
         kek = _derive_kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-        return kek, {
+        info = {
             "source": "passphrase",
             "kdf": "scrypt",
             "salt": _b64(salt),
@@ -326,6 +343,7 @@ class KeyFile:
             "r": SCRYPT_R,
             "p": SCRYPT_P,
         }
+        return kek, info, passphrase
 
     def _write(self, doc: dict[str, Any]) -> None:
         write_private_file(self.path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
@@ -335,7 +353,7 @@ class KeyFile:
         from datetime import UTC, datetime
 
         store_id = str(uuid.uuid4())
-        kek, kek_info = self._new_kek(store_id, prefer_keyring=True, new_passphrase=None)
+        kek, kek_info, passphrase = self._new_kek(store_id, prefer_keyring=True, new_passphrase=None)
         data_key = secrets.token_bytes(32)
         key_id = secrets.token_hex(8)
         doc = {
@@ -347,21 +365,22 @@ class KeyFile:
             "keys": [{"key_id": key_id, "state": "active", **_wrap(kek, data_key, store_id, key_id)}],
         }
         self._write(doc)
-        return UnlockedKeys(store_id=store_id, kek=kek, active_id=key_id, active=data_key)
+        return UnlockedKeys(store_id=store_id, kek=kek, active_id=key_id, active=data_key, passphrase=passphrase)
 
     def change_passphrase(self, new_passphrase: str | None = None) -> dict[str, Any]:
         """Re-wrap the data key(s) under a new passphrase (new salt). Data is untouched."""
         doc = self.read()
+        old = dict(doc)
         unlocked = self.unlock()
         if new_passphrase is None:
             new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV) or self.passphrase_provider("New passphrase", True)
         if not new_passphrase:
             raise KeyUnavailable(f"no new passphrase given: set {NEW_PASSPHRASE_ENV} or run in a terminal")
-        kek, kek_info = self._new_kek(unlocked.store_id, prefer_keyring=False, new_passphrase=new_passphrase)
+        kek, kek_info, _ = self._new_kek(unlocked.store_id, prefer_keyring=False, new_passphrase=new_passphrase)
         doc["kek"] = kek_info
         doc["keys"] = self._wrapped_entries(kek, unlocked)
         self._write(doc)
-        _keyring_delete(unlocked.store_id)
+        _keyring_delete(keyring_account(old))
         return self.status()
 
     @staticmethod
@@ -399,11 +418,31 @@ class KeyFile:
         if unlocked.pending is None or unlocked.pending_id is None:
             return
         doc = self.read()
+        old_account = keyring_account(doc) if doc["kek"]["source"] == "keyring" else None
+        # A rotation renews the KEK too: a new salt for a passphrase, a new random KEK in
+        # a new keyring entry; whoever copied the old key file and KEK unwraps nothing new.
+        kek, kek_info = self._renewed_kek(doc, unlocked)
         unlocked.active, unlocked.active_id = unlocked.pending, unlocked.pending_id
         unlocked.pending, unlocked.pending_id = None, None
-        doc["keys"] = self._wrapped_entries(unlocked.kek, unlocked)
+        unlocked.kek = kek
+        doc["kek"] = kek_info
+        doc["keys"] = self._wrapped_entries(kek, unlocked)
         doc["rotated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self._write(doc)
+        if old_account is not None and kek_info.get("account") != old_account:
+            _keyring_delete(old_account)
+
+    def _renewed_kek(self, doc: dict[str, Any], unlocked: UnlockedKeys) -> tuple[bytes, dict[str, Any]]:
+        if doc["kek"]["source"] == "keyring":
+            account = f"{unlocked.store_id}:{secrets.token_hex(4)}"
+            kek, info, _ = self._new_kek(unlocked.store_id, prefer_keyring=True, new_passphrase=None, account=account)
+            if info["source"] != "keyring":
+                raise KeyUnavailable("the OS keyring could not store the new key for this rotation")
+            return kek, info
+        if not unlocked.passphrase:
+            raise KeyUnavailable(f"a key rotation needs the store's passphrase: set {PASSPHRASE_ENV}")
+        kek, info, _ = self._new_kek(unlocked.store_id, prefer_keyring=False, new_passphrase=unlocked.passphrase)
+        return kek, info
 
     def drop_pending(self, unlocked: UnlockedKeys) -> None:
         """Abandon an unfinished rotation whose new database never replaced the old one."""

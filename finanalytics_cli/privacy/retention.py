@@ -115,7 +115,7 @@ def forget(paths: Any) -> dict[str, Any]:
     """Crypto-shredding: destroy the key (file and keyring entry), show that the store can
     no longer be opened, then remove the store's files."""
     from finanalytics_cli.engine.store import Store, audit_spool_path
-    from finanalytics_cli.privacy.keys import KeyFile, _keyring_delete
+    from finanalytics_cli.privacy.keys import KeyFile, _keyring_delete, keyring_account
 
     key_path: Path = paths.key_path
     db: Path = paths.db_path
@@ -124,7 +124,7 @@ def forget(paths: Any) -> dict[str, Any]:
     store_id = None
     if key_path.exists():
         try:
-            store_id = KeyFile(key_path).read().get("store_id")
+            store_id = keyring_account(KeyFile(key_path).read())
         except AnalyticsError:
             store_id = None
         size = key_path.stat().st_size

@@ -139,3 +139,51 @@ def test_change_passphrase_moves_from_keyring_to_passphrase(tmp_path: Path, memo
     assert memory_keyring.store == {}  # the keyring entry is removed
     monkeypatch.setenv("FINANALYTICS_PASSPHRASE", "passphrase from now on")
     assert kf.unlock().active == keys.active
+
+
+def _old_kek_unwraps_new_key(doc_before: dict, doc_after: dict, old_kek: bytes) -> bool:
+    from finanalytics_cli.privacy.keys import _unwrap
+
+    entry = next(k for k in doc_after["keys"] if k["state"] == "active")
+    return _unwrap(old_kek, entry, doc_after["store_id"]) is not None
+
+
+def test_rotation_renews_the_salt_and_kek_of_a_passphrase_store(tmp_path: Path, store_paths) -> None:
+    """Whoever kept a copy of the old key file and learnt its KEK (or brute-forced the old
+    salt) cannot unwrap the data key of a rotated store: the rotation derives a new KEK
+    from the same passphrase with a new salt."""
+    from finanalytics_cli.engine.store import Store
+
+    with Store.create(store_paths) as store:
+        before = json.loads(store_paths.key_path.read_text())
+        old_kek = store.keys.kek
+        store.rotate_key()
+        after = json.loads(store_paths.key_path.read_text())
+        assert store.keys.kek != old_kek
+    assert after["kek"]["salt"] != before["kek"]["salt"]
+    assert not _old_kek_unwraps_new_key(before, after, old_kek)
+    with Store.open(store_paths) as again:  # the same passphrase still opens it
+        assert again.keys.active_id == next(k["key_id"] for k in after["keys"])
+        again.rotate_key()  # and a store opened (not created) in this process rotates too
+    third = json.loads(store_paths.key_path.read_text())
+    assert third["kek"]["salt"] not in (before["kek"]["salt"], after["kek"]["salt"])
+
+
+def test_rotation_renews_the_keyring_kek_and_removes_the_old_entry(store_paths, memory_keyring) -> None:
+    from finanalytics_cli.engine.store import Store
+
+    with Store.create(store_paths) as store:
+        assert json.loads(store_paths.key_path.read_text())["kek"]["source"] == "keyring"
+        old_kek = store.keys.kek
+        before = json.loads(store_paths.key_path.read_text())
+        store.rotate_key()
+    after = json.loads(store_paths.key_path.read_text())
+    assert after["kek"]["source"] == "keyring" and after["kek"]["account"].startswith(after["store_id"] + ":")
+    assert list(memory_keyring.store) == [("finanalytics", after["kek"]["account"])]  # the old entry is gone
+    assert not _old_kek_unwraps_new_key(before, after, old_kek)
+    with Store.open(store_paths) as again:
+        assert again.con.execute("SELECT count(*) FROM accounts").fetchone()[0] >= 0
+    from finanalytics_cli.privacy.retention import forget
+
+    result = forget(store_paths)
+    assert memory_keyring.store == {}, result  # forget finds the renewed entry

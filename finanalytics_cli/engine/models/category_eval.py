@@ -42,6 +42,7 @@ def truth_by_tx(con: Any, truth_csv: str, column: str = "category") -> dict[int,
             UNION ALL
             SELECT s.tx_id, g.{column} FROM s JOIN g ON s.fitid IS NULL AND s.account = g.account
                AND s.posted_date = g.date AND s.amount = g.amount AND s.payee_raw = g.payee AND s.k = g.k
+            ORDER BY 1
             """
         ).fetchall()
     finally:

@@ -14,6 +14,7 @@ ACCURACY_DROP = 0.05
 MIN_NEW_LABELS = 10
 LOW_CONFIDENCE = 0.6
 RECENT_DAYS = 90
+MIN_TRAIN_ROWS = 50  # fewer labelled rows than this: compare with the whole training window
 
 
 def psi(expected: list[float], actual: list[float], bins: int = 10) -> float | None:
@@ -92,11 +93,22 @@ def monitor(store: Any, model_type: str = "category_classifier") -> MonitorRepor
             "no transactions to monitor" if last is None else "the model was not trained on this store's dates"
         )
         return report
-    train = feature_frame(con, "t.posted_date BETWEEN ? AND ?", [info["data_from"], info["data_to"]])
-    since = max(info["data_to"], last - dt.timedelta(days=RECENT_DAYS))
+    created = con.execute("SELECT created_at FROM ml_models WHERE model_id = ?", [route.production]).fetchone()[0]
+    # The rows the model was fitted on (labelled before it was trained), not every row of
+    # its window: a model that only saw one account has drifted when the others arrive.
+    train = feature_frame(
+        con,
+        "t.posted_date BETWEEN ? AND ? AND (t.category_source = 'user' OR t.category_source LIKE 'rule:%') "
+        "AND (t.labeled_at IS NULL OR t.labeled_at <= ?)",
+        [info["data_from"], info["data_to"], created],
+    )
+    if train.height < MIN_TRAIN_ROWS:
+        train = feature_frame(con, "t.posted_date BETWEEN ? AND ?", [info["data_from"], info["data_to"]])
+    # What the model serves now: every row of the last RECENT_DAYS, whether or not some of
+    # them were labelled for its training (a window cut after the training end can be a
+    # single day when the model was trained on everything up to the last import).
+    since = last - dt.timedelta(days=RECENT_DAYS)
     recent = feature_frame(con, "t.posted_date > ?", [since])
-    if recent.height == 0:
-        recent = feature_frame(con, "t.posted_date > ?", [last - dt.timedelta(days=RECENT_DAYS)])
     report.recent_window = f"{recent['posted_date'].min()} .. {recent['posted_date'].max()}" if recent.height else None
     for name in ("log_abs_amount", "weekday", "day_of_month"):
         report.drift[name] = _round(psi(train[name].to_list(), recent[name].to_list()))
@@ -106,7 +118,6 @@ def monitor(store: Any, model_type: str = "category_classifier") -> MonitorRepor
         )
     )
     # Accuracy on labels the user gave after the model was trained.
-    created = con.execute("SELECT created_at FROM ml_models WHERE model_id = ?", [route.production]).fetchone()[0]
     labelled = feature_frame(con, "t.category_source = 'user' AND t.labeled_at > ?", [created])
     report.new_labels = labelled.height
     if labelled.height:

@@ -35,8 +35,19 @@ def artifact_key(data_key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"finanalytics-artifact-v1").derive(data_key)
 
 
-def _sign(key: bytes, blob: bytes) -> str:
-    return "hmac-sha256:" + hmac.new(key, blob, hashlib.sha256).hexdigest()
+_TAG_V1 = "hmac-sha256:"  # the artifact alone (before 2026-12): upgraded at open
+_TAG = "hmac-sha256-v2:"  # the model id, its type and the artifact
+
+
+def _sign_v1(key: bytes, blob: bytes) -> str:
+    return _TAG_V1 + hmac.new(key, blob, hashlib.sha256).hexdigest()
+
+
+def _sign(key: bytes, blob: bytes, model_id: int, model_type: str) -> str:
+    """The artifact's tag, bound to its row: an artifact copied into another model's row
+    (an old, poisoned version put in place of the deployed one) fails to verify."""
+    bound = f"{model_id}\x00{model_type}\x00".encode() + blob
+    return _TAG + hmac.new(key, bound, hashlib.sha256).hexdigest()
 
 
 def check_model_type(model_type: str) -> str:
@@ -81,7 +92,7 @@ def register_model(
     version = con.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM ml_models WHERE model_type = ?", [model_type]
     ).fetchone()[0]
-    return int(
+    model_id = int(
         con.execute(
             """
         INSERT INTO ml_models (model_type, version, algorithm, features, hyperparameters, metrics, validation,
@@ -100,10 +111,13 @@ def register_model(
                 data_to,
                 blob,
                 hashlib.sha256(blob).hexdigest(),
-                _sign(artifact_key(data_key), blob),
+                "",  # signed below, once the row has its id
             ],
         ).fetchone()[0]
     )
+    tag = _sign(artifact_key(data_key), blob, model_id, model_type)
+    con.execute("UPDATE ml_models SET artifact_hmac = ? WHERE model_id = ?", [tag, model_id])
+    return model_id
 
 
 def load_model(con: Any, data_key: bytes, model_id: int) -> Any:
@@ -115,8 +129,12 @@ def load_model(con: Any, data_key: bytes, model_id: int) -> Any:
     ).fetchone()
     if row is None or row[0] is None:
         raise ModelUnavailable(f"model {model_id} has no stored artifact", fallback_strategy="keyword rules")
-    blob, tag, _ = bytes(row[0]), row[1] or "", row[2]
-    if not hmac.compare_digest(_sign(artifact_key(data_key), blob), tag):
+    blob, tag, model_type = bytes(row[0]), row[1] or "", row[2]
+    if not hmac.compare_digest(_sign(artifact_key(data_key), blob, model_id, model_type), tag):
+        from finanalytics_cli.privacy.audit import log_event
+
+        # An artifact that fails its check was altered or moved: the user's audit log says so.
+        log_event(con, "model_auth_failed", {"model_id": model_id, "model_type": model_type})
         raise ModelUnavailable(
             f"model {model_id}'s artifact failed authentication and was not loaded", fallback_strategy="keyword rules"
         )
@@ -132,16 +150,45 @@ def load_model(con: Any, data_key: bytes, model_id: int) -> Any:
     return model
 
 
+def _verifies(key: bytes, blob: bytes, model_id: int, model_type: str, tag: str) -> bool:
+    if tag.startswith(_TAG):
+        return hmac.compare_digest(_sign(key, blob, model_id, model_type), tag)
+    return tag.startswith(_TAG_V1) and hmac.compare_digest(_sign_v1(key, blob), tag)
+
+
 def resign_artifacts(con: Any, old_key: bytes, new_key: bytes) -> int:
-    """Re-sign verified artifacts under a new data key (key rotation)."""
+    """Re-sign verified artifacts under a new data key (key rotation), bound to their rows;
+    an artifact that does not verify keeps its tag (and stays unloadable)."""
     n = 0
     old, new = artifact_key(old_key), artifact_key(new_key)
-    for model_id, blob, tag in con.execute(
-        "SELECT model_id, artifact, artifact_hmac FROM ml_models WHERE artifact IS NOT NULL"
+    for model_id, model_type, blob, tag in con.execute(
+        "SELECT model_id, model_type, artifact, artifact_hmac FROM ml_models WHERE artifact IS NOT NULL"
     ).fetchall():
         blob = bytes(blob)
-        if hmac.compare_digest(_sign(old, blob), tag or ""):
-            con.execute("UPDATE ml_models SET artifact_hmac = ? WHERE model_id = ?", [_sign(new, blob), model_id])
+        if _verifies(old, blob, model_id, model_type, tag or ""):
+            con.execute(
+                "UPDATE ml_models SET artifact_hmac = ? WHERE model_id = ?",
+                [_sign(new, blob, model_id, model_type), model_id],
+            )
+            n += 1
+    return n
+
+
+def upgrade_artifact_tags(con: Any, data_key: bytes) -> int:
+    """Artifacts tagged before the tag bound the model id and type get the bound tag (when
+    their old tag verifies); run when a store opens for writing."""
+    key = artifact_key(data_key)
+    n = 0
+    for model_id, model_type, blob, tag in con.execute(
+        "SELECT model_id, model_type, artifact, artifact_hmac FROM ml_models "
+        "WHERE artifact IS NOT NULL AND artifact_hmac LIKE 'hmac-sha256:%'"
+    ).fetchall():
+        blob = bytes(blob)
+        if hmac.compare_digest(_sign_v1(key, blob), tag):
+            con.execute(
+                "UPDATE ml_models SET artifact_hmac = ? WHERE model_id = ?",
+                [_sign(key, blob, model_id, model_type), model_id],
+            )
             n += 1
     return n
 
