@@ -1,4 +1,4 @@
-"""`federated keygen | export-update | aggregate | import-model`."""
+"""`federated keygen | round | export-update | aggregate | import-model`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def keygen(
     out: str = typer.Option(..., "--out", help="Directory for NAME.key (private, 0600) and NAME.pub."),
     name: str = typer.Option("member", "--name", help="The file names' stem, e.g. alice or aggregator."),
 ) -> None:
-    """Make an X25519 key pair for a member or the aggregator.
+    """Make the keys of a member or the aggregator (X25519 for masks and encryption, Ed25519 for signatures).
 
     Example: finanalytics federated keygen --out ~/fl --name alice
     """
@@ -34,26 +34,44 @@ def keygen(
     emit(Result("federated keygen", result))
 
 
-@app.command("export-update")
-def export_update(
-    to: Path = typer.Option(..., "--to", help="The aggregator's public key (.pub)."),
-    out: Path = typer.Option(..., "--out", help="The update file to write (encrypted for the aggregator)."),
-    key: Path = typer.Option(..., "--key", help="Your own private key (.key) from `federated keygen`."),
-    peer: list[Path] = typer.Option([], "--peer", help="Each other member's public key (repeat; for masking)."),
-    round_id: str = typer.Option(..., "--round", help="The round's name, the same for every member."),
-    epsilon: str = typer.Option("8", "--epsilon", help="Epsilon per transaction this update spends."),
+@app.command("round")
+def new_round(
+    key: Path = typer.Option(..., "--key", help="The aggregator's private key (.key)."),
+    member: list[Path] = typer.Option(..., "--member", help="Each member's public key (.pub; repeat)."),
+    name: str = typer.Option(..., "--name", help="The round's name (1-60 characters)."),
+    out: Path = typer.Option(..., "--out", help="The round file to write and send to every member."),
     base: Path = typer.Option(None, "--base", help="The shared model this round starts from (none: the first)."),
 ) -> None:
-    """Train on your labels and write a clipped, DP-noised, masked update encrypted for the aggregator.
+    """Start a round (aggregator): a signed round file with a fresh nonce, the base model and the roster.
 
-    Example: finanalytics federated export-update --to agg.pub --key alice.key --peer bob.pub --round r1 --out a.upd
+    Example: finanalytics federated round --key agg.key --member alice.pub --member bob.pub --name r1 --out r1.round
+    """
+    from finanalytics_cli.privacy.federated import new_round as make
+
+    result = make(key, list(member), name, base, out)
+    message(f"Wrote {out} for {len(result['members'])} members; send it to each of them.")
+    emit(Result("federated round", result))
+
+
+@app.command("export-update")
+def export_update(
+    to: Path = typer.Option(..., "--to", help="The aggregator's public key (.pub) that signed the round file."),
+    out: Path = typer.Option(..., "--out", help="The update file to write (encrypted for the aggregator)."),
+    key: Path = typer.Option(..., "--key", help="Your own private key (.key) from `federated keygen`."),
+    round_file: Path = typer.Option(..., "--round", help="The round file from the aggregator (`federated round`)."),
+    epsilon: str = typer.Option("8", "--epsilon", help="Epsilon per transaction this update spends."),
+    base: Path = typer.Option(None, "--base", help="The round's base model, if it names one."),
+) -> None:
+    """Sum your labels per category, add DP noise, mask, sign and encrypt the update for the aggregator.
+
+    Example: finanalytics federated export-update --to agg.pub --key alice.key --round r1.round --out a.upd
     """
     from finanalytics_cli.privacy.dp import parse_epsilon
     from finanalytics_cli.privacy.federated import write_update
 
     eps = parse_epsilon(epsilon)
     with open_store() as store:
-        info = write_update(store, to, key, list(peer), round_id, eps, base, out)
+        info = write_update(store, to, key, round_file, eps, base, out)
     message(f"Wrote {out}: {info['labels']} labels, epsilon {eps:g} per transaction; send it to the aggregator.")
     emit(Result("federated export-update", {**info, "file": str(out)}, meta={"dp": {"epsilon_spent": eps}}))
 
@@ -62,35 +80,53 @@ def export_update(
 def aggregate(
     files: list[Path] = typer.Argument(..., metavar="FILES...", help="Every member's update file."),
     key: Path = typer.Option(..., "--key", help="The aggregator's private key (.key)."),
-    out: Path = typer.Option(..., "--out", help="The shared model file to write."),
+    round_file: Path = typer.Option(..., "--round", help="The round file the updates answer."),
+    out: Path = typer.Option(..., "--out", help="The shared model file to write (signed with your key)."),
     base: Path = typer.Option(None, "--base", help="The shared model the round started from."),
 ) -> None:
-    """Combine the members' updates (secure aggregation, federated averaging) into the shared model.
+    """Check and combine the members' updates (secure aggregation) into the signed shared model.
 
-    Example: finanalytics federated aggregate a.upd b.upd c.upd --key agg.key --out shared.model
+    Example: finanalytics federated aggregate a.upd b.upd c.upd --key agg.key --round r1.round --out shared.model
     """
+    from finanalytics_cli.engine.errors import InvalidInput
+    from finanalytics_cli.engine.files import resolve_output
     from finanalytics_cli.privacy.federated import aggregate as combine
-    from finanalytics_cli.privacy.federated import save_model
+    from finanalytics_cli.privacy.federated import read_private, save_model
 
-    model = combine(list(files), key, base)
-    result = save_model(model, out)
+    target = resolve_output(out)
+    if target.exists():
+        raise InvalidInput(f"{out} already exists: refusing to overwrite it")
+    model = combine(list(files), key, round_file, base)
+    result = save_model(model, target, read_private(key))
     message(f"Wrote the shared model {out} from {model.members} members.")
     emit(Result("federated aggregate", result))
 
 
 @app.command("import-model")
-def import_model(model_file: Path = typer.Argument(..., metavar="MODEL", help="A shared model file.")) -> None:
-    """Register a shared model as a category_classifier challenger (`models deploy` promotes it).
+def import_model(
+    model_file: Path = typer.Argument(..., metavar="MODEL", help="A shared model file."),
+    aggregator: Path = typer.Option(..., "--from", help="The aggregator's public key: the model must be signed by it."),
+) -> None:
+    """Register the shared model plus your own labels as a category_classifier challenger, measured out of sample.
 
-    Example: finanalytics federated import-model shared.model
+    Example: finanalytics federated import-model shared.model --from agg.pub
     """
     from finanalytics_cli.privacy.federated import import_model as register
 
     with open_store() as store, store.transaction():
-        result = register(store, model_file)
+        result = register(store, model_file, aggregator)
+    m = result["metrics"]
+    if m.get("accuracy") is not None:
+        measured = (
+            f"on your newest {m['evaluated_on']} labels: {m['accuracy']:.1%} with your labels added, "
+            f"{m['accuracy_shared']:.1%} shared alone, keyword rules {m['accuracy_keyword_rules']:.1%}"
+        )
+        if m.get("accuracy_own_only") is not None:
+            measured += f", your labels alone {m['accuracy_own_only']:.1%}"
+    else:
+        measured = "not measured: " + m.get("note", "no labels out of sample")
     message(
-        f"Registered category_classifier model {result['model_id']} (federated); accuracy on your labels "
-        f"{result['metrics']['accuracy']:.1%}. `finanalytics models deploy {result['model_id']} --env production` "
-        "serves it."
+        f"Registered category_classifier model {result['model_id']} (federated); accuracy {measured}. "
+        f"`finanalytics models deploy {result['model_id']} --env production` serves it."
     )
     emit(Result("federated import-model", result))

@@ -355,6 +355,22 @@ def m006_transactions_unkeyed(con: Any) -> None:
     )
 
 
+def m007_federated_rounds(con: Any) -> None:
+    """The federated rounds this store sent an update to: a round (its nonce) gets one
+    update only (a second with the same masks would reveal the difference of the two),
+    and the date of the newest label sent marks which labels are still out-of-sample."""
+    con.execute(
+        """CREATE TABLE federated_rounds (
+            round_nonce VARCHAR PRIMARY KEY,
+            round_name VARCHAR NOT NULL,
+            round_digest VARCHAR NOT NULL,
+            labels INTEGER NOT NULL,
+            labels_until DATE,
+            epsilon DOUBLE NOT NULL,
+            exported_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_import_tracking", m002_import_tracking),
@@ -362,6 +378,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m004_insights", m004_insights),
     ("m005_planning", m005_planning),
     ("m006_transactions_unkeyed", m006_transactions_unkeyed),
+    ("m007_federated_rounds", m007_federated_rounds),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

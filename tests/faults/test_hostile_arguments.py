@@ -36,7 +36,7 @@ HOSTILE = [
     ["budget", "optimize", "--config", "{dir}"],
     ["budget", "optimize", "--income", "1e308"],
     ["budget", "optimize", "--income", "nan"],
-    ["federated", "import-model", "{dir}"],
+    ["federated", "import-model", "{dir}", "--from", "{dir}"],
     ["import", "--map", "{dir}", "{csv}", "--account", "A"],
     ["import", "{csv}", "--account", "A", "--save-map", "m" * 5000],
     ["import", "{csv}", "--account", "a" * 5000],
@@ -109,7 +109,15 @@ def test_devices_are_not_read_forever(cli: Any, store: Any, tmp_path: Path, devi
     store.close()
     assert cli("import", device, "--account", "A", "--json").exit_code == 9
     assert cli("budget", "optimize", "--config", device, "--json").exit_code == 9
-    assert cli("federated", "import-model", device, "--json").exit_code == 9
+    from finanalytics_cli.privacy.federated import keygen
+
+    keygen(tmp_path / "keys", "agg")
+    assert (
+        cli("federated", "import-model", device, "--from", str(tmp_path / "keys" / "agg.pub"), "--json").exit_code == 9
+    )
+    assert (
+        cli("federated", "import-model", str(tmp_path / "keys" / "agg.pub"), "--from", device, "--json").exit_code == 9
+    )
 
 
 def test_dry_run_writes_no_map_and_a_map_name_is_not_taken_from_another_account(

@@ -128,13 +128,12 @@ def test_an_unusable_export_directory_is_refused_before_any_charge(categorized_s
 def test_federated_noise_does_not_reveal_the_number_of_labels() -> None:
     from finanalytics_cli.privacy import federated as fl
 
-    # The scale is a function of public inputs only; two stores with n and n+1 labels
-    # (any n the protocol admits) draw noise of the same scale.
-    assert fl.noise_scale(8.0) == fl.noise_scale(8.0)
-    assert fl.public_sensitivity() >= max(fl.sensitivity(n) for n in range(fl.MIN_LABELS, 5000))
+    # The scale is a function of public inputs only (the sensitivity is a constant of the
+    # protocol): two stores with n and n+1 labels draw noise of the same scale.
+    assert fl.noise_scale(8.0) == fl.noise_scale(8.0) and fl.SENSITIVITY == 2.0
     import inspect
 
-    assert "n" not in inspect.signature(fl.noise_scale).parameters
+    assert list(inspect.signature(fl.noise_scale).parameters) == ["epsilon", "delta"]
 
 
 def test_federated_update_charge_commits_before_the_file(
@@ -146,25 +145,40 @@ def test_federated_update_charge_commits_before_the_file(
     keys = tmp_path / "keys"
     for name in ("agg", "alice", "bob"):
         fl.keygen(keys, name)
+    fl.new_round(keys / "agg.key", [keys / "alice.pub", keys / "bob.pub"], "r1", None, tmp_path / "r1.round")
     dp.set_budget(categorized_store.con, 10, None)
 
     def killed(*a: Any, **kw: Any) -> None:
         raise KeyboardInterrupt  # the process dies while writing the update
 
+    original = files.write_user_file
     monkeypatch.setattr(files, "write_user_file", killed)
     with pytest.raises(KeyboardInterrupt):
         fl.write_update(
             categorized_store,
             keys / "agg.pub",
             keys / "alice.key",
-            [keys / "bob.pub"],
-            "r1",
+            tmp_path / "r1.round",
             6.0,
             None,
             tmp_path / "a.upd",
         )
     assert dp.budget_status(categorized_store.con)["epsilon_spent"] == pytest.approx(6.0)
     assert not (tmp_path / "a.upd").exists()
+    # The round is spent with the charge: a retry under the same masks is refused.
+    monkeypatch.setattr(files, "write_user_file", original)
+    from finanalytics_cli.engine.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="already sent"):
+        fl.write_update(
+            categorized_store,
+            keys / "agg.pub",
+            keys / "alice.key",
+            tmp_path / "r1.round",
+            1.0,
+            None,
+            tmp_path / "b.upd",
+        )
 
 
 def test_the_default_budget_is_lifetime_so_exposure_does_not_renew(categorized_store: Any) -> None:

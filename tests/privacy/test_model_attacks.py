@@ -58,3 +58,15 @@ def test_a_tag_from_before_the_binding_is_upgraded_at_open(store: Any, store_pat
         tag = again.con.execute("SELECT artifact_hmac FROM ml_models WHERE model_id = ?", [model_id]).fetchone()[0]
         assert tag.startswith("hmac-sha256-v2:")
         assert registry.load_model(again.con, again.keys.active, model_id) == {"weights": "v1"}
+
+
+def test_a_federated_model_of_the_old_format_falls_back_instead_of_crashing(store: Any) -> None:
+    """A logistic-weights shared model registered before the class-sum format unpickles
+    into an object that cannot predict: it is refused at load (keyword-rule fallback)."""
+    from finanalytics_cli.privacy.federated import FederatedModel
+
+    old = FederatedModel.__new__(FederatedModel)
+    old.__dict__.update({"classes": ["Groceries"], "weights": [[0.0]], "round": "r1", "members": 3})
+    model_id = _register(store, old)  # type: ignore[arg-type]
+    with pytest.raises(ModelUnavailable, match="could not be loaded"):
+        registry.load_model(store.con, store.keys.active, model_id)
