@@ -437,6 +437,7 @@ class Store:
         con.execute("USE fa_new")
         resign_artifacts(con, keys.active, keys.pending)
         audit.rekey(con, keys.active, keys.pending)  # the chain's links, under the new key
+        audit.write_next_anchor(con, audit.anchor_path(db), keys.pending)
         con.execute("CHECKPOINT fa_new")
         con.execute("USE memory")
         con.execute("DETACH fa_new")

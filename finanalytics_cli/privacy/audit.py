@@ -182,14 +182,45 @@ def write_anchor(con: Any, path: Path) -> None:
     seq, digest = int(head[0]), str(head[1])
     mac = hmac.new(_key_of(con), f"anchor:{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
     write_private_file(path, json.dumps({"seq": seq, "hash": digest, "mac": mac}).encode())
+    next_anchor_path(path).unlink(missing_ok=True)  # a rotation's anchor is no longer needed
+
+
+def next_anchor_path(path: Path) -> Path:
+    return path.with_name(path.name + ".next")
+
+
+def write_next_anchor(con: Any, path: Path, new_data_key: bytes) -> None:
+    """Key rotation, before the re-encrypted copy replaces the database: the copy's head
+    under the new key, in ``<anchor>.next``. A rotation killed after the replace and
+    before the anchor is rewritten leaves an anchor under the old key; this one (which
+    only the new key can write) then vouches for the chain, instead of a false alarm."""
+    import hmac
+
+    from finanalytics_cli.privacy.keys import write_private_file
+
+    head = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    if head is None:
+        return
+    seq, digest = int(head[0]), str(head[1])
+    mac = hmac.new(audit_key(new_data_key), f"anchor:{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
+    write_private_file(next_anchor_path(path), json.dumps({"seq": seq, "hash": digest, "mac": mac}).encode())
 
 
 def _check_anchor(con: Any, path: Path | None, rows: list[Any]) -> str | None:
-    """Why the chain does not match its anchor, or None."""
-    import hmac
-
+    """Why the chain does not match its anchor, or None. When the anchor does not match
+    but a key rotation's ``.next`` anchor (written under the current key) does, the
+    rotation was interrupted before the anchor was rewritten: the chain is intact."""
     if path is None:
         return None
+    problem = _check_one_anchor(con, path, rows)
+    if problem is not None and next_anchor_path(path).exists():
+        if _check_one_anchor(con, next_anchor_path(path), rows) is None:
+            return None
+    return problem
+
+
+def _check_one_anchor(con: Any, path: Path, rows: list[Any]) -> str | None:
+    import hmac
     try:
         doc = json.loads(path.read_text())
         seq, digest, mac = int(doc["seq"]), str(doc["hash"]), str(doc["mac"])

@@ -102,3 +102,38 @@ def test_key_rotation_keeps_the_chain_verifying(cli: Any, store: Any) -> None:
     _goals(cli, 2)
     assert cli("key", "rotate", "--json").exit_code == 0
     assert _verify(cli)[0] == 0
+
+
+def test_a_rotation_killed_before_the_anchor_is_rewritten_is_no_false_alarm(
+    cli: Any, store: Any, store_paths: Any, monkeypatch: Any
+) -> None:
+    """Killed after the re-encrypted copy replaced the database and the key was promoted,
+    before the anchor was rewritten: the old anchor is under the old key, the rotation's
+    `.next` anchor (under the new key) vouches for the chain. A forged `.next` does not."""
+    store.close()
+    _goals(cli, 2)
+    calls = []
+
+    def killed(*a: Any, **kw: Any) -> None:
+        calls.append(a)  # the process dies here: this anchor, and any later, is never written
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    original = audit.write_anchor
+    monkeypatch.setattr(audit, "write_anchor", killed)
+    s = Store.open(store_paths)
+    try:
+        s.rotate_key()
+    except KeyboardInterrupt:
+        pass
+    s.close()
+    monkeypatch.setattr(audit, "write_anchor", original)
+    anchor = audit.anchor_path(store_paths.db_path)
+    assert audit.next_anchor_path(anchor).exists()
+    code, out = _verify(cli)
+    assert code == 0, out
+    nxt = audit.next_anchor_path(anchor)
+    doc = json.loads(nxt.read_text())
+    nxt.write_text(json.dumps({**doc, "mac": "0" * 64}))
+    code, out = _verify(cli)
+    assert code == EXIT_CODES["STORE_CORRUPT"], out
