@@ -48,3 +48,24 @@ def test_the_update_sensitivity_does_not_depend_on_the_number_of_labels() -> Non
             moved = float(np.sqrt(np.sum((s1 - s2) ** 2) + np.sum((c1 - c2) ** 2)))
             worst = max(worst, moved)
     assert 1.0 < worst <= fl.SENSITIVITY + 1e-9
+
+
+def test_all_zero_x25519_keys_are_invalid_input_not_a_crash(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from finanalytics_cli.engine.errors import InvalidInput
+
+    fl.keygen(tmp_path, "agg")
+    agg = fl.read_private(tmp_path / "agg.key")
+    header = {"format": fl.FORMAT, "to": agg.public.fp, "ephemeral": fl._b64(bytes(32))}
+    update = tmp_path / "zero.upd"
+    update.write_text(json.dumps({"header": header, "nonce": fl._b64(bytes(12)), "ciphertext": fl._b64(b"x" * 40)}))
+    with pytest.raises(InvalidInput, match="failed authentication"):
+        fl._open_update(update, agg)
+    doc = json.loads((tmp_path / "agg.pub").read_text())
+    doc["x25519"] = fl._b64(bytes(32))
+    (tmp_path / "zero.pub").write_text(json.dumps(doc))
+    with pytest.raises(InvalidInput, match="no valid public keys"):
+        fl.read_public(tmp_path / "zero.pub")
