@@ -119,7 +119,12 @@ def main() -> None:
     for name in ("aggregator", "h0", "h1", "h2"):
         fl.keygen(keys, name)
     rnd = fl.new_round(
-        keys / "aggregator.key", [keys / f"h{i}.pub" for i in range(3)], "bench", None, tmp / "bench.round"
+        keys / "aggregator.key",
+        [keys / f"h{i}.pub" for i in range(3)],
+        "bench",
+        None,
+        tmp / "bench.round",
+        args.epsilon,
     )
     updates = []
     for i, rows in enumerate(contributors):

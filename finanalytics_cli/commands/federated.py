@@ -41,14 +41,16 @@ def new_round(
     name: str = typer.Option(..., "--name", help="The round's name (1-60 characters)."),
     out: Path = typer.Option(..., "--out", help="The round file to write and send to every member."),
     base: Path = typer.Option(None, "--base", help="The shared model this round starts from (none: the first)."),
+    epsilon: str = typer.Option("8", "--epsilon", help="Epsilon per transaction every member's update spends."),
 ) -> None:
     """Start a round (aggregator): a signed round file with a fresh nonce, the base model and the roster.
 
     Example: finanalytics federated round --key agg.key --member alice.pub --member bob.pub --name r1 --out r1.round
     """
+    from finanalytics_cli.privacy.dp import parse_epsilon
     from finanalytics_cli.privacy.federated import new_round as make
 
-    result = make(key, list(member), name, base, out)
+    result = make(key, list(member), name, base, out, parse_epsilon(epsilon))
     message(f"Wrote {out} for {len(result['members'])} members; send it to each of them.")
     emit(Result("federated round", result))
 
@@ -59,7 +61,7 @@ def export_update(
     out: Path = typer.Option(..., "--out", help="The update file to write (encrypted for the aggregator)."),
     key: Path = typer.Option(..., "--key", help="Your own private key (.key) from `federated keygen`."),
     round_file: Path = typer.Option(..., "--round", help="The round file from the aggregator (`federated round`)."),
-    epsilon: str = typer.Option("8", "--epsilon", help="Epsilon per transaction this update spends."),
+    epsilon: str = typer.Option(None, "--epsilon", help="The round's epsilon (default: the round file's; checked)."),
     base: Path = typer.Option(None, "--base", help="The round's base model, if it names one."),
 ) -> None:
     """Sum your labels per category, add DP noise, mask, sign and encrypt the update for the aggregator.
@@ -69,10 +71,13 @@ def export_update(
     from finanalytics_cli.privacy.dp import parse_epsilon
     from finanalytics_cli.privacy.federated import write_update
 
-    eps = parse_epsilon(epsilon)
     with open_store() as store:
-        info = write_update(store, to, key, round_file, eps, base, out)
-    message(f"Wrote {out}: {info['labels']} labels, epsilon {eps:g} per transaction; send it to the aggregator.")
+        info = write_update(store, to, key, round_file, parse_epsilon(epsilon) if epsilon else None, base, out)
+    eps = info["epsilon"]
+    message(
+        f"Wrote {out}: {info['labels']} labels, epsilon {eps:g} per transaction; send it to the aggregator. "
+        f"Check the round's members with the group: {', '.join(info['roster'])}."
+    )
     emit(Result("federated export-update", {**info, "file": str(out)}, meta={"dp": {"epsilon_spent": eps}}))
 
 

@@ -206,6 +206,9 @@ def write_next_anchor(con: Any, path: Path, new_data_key: bytes) -> None:
     write_private_file(next_anchor_path(path), json.dumps({"seq": seq, "hash": digest, "mac": mac}).encode())
 
 
+_OTHER_KEY = "the chain's anchor file was not written with this store's key"
+
+
 def _check_anchor(con: Any, path: Path | None, rows: list[Any]) -> str | None:
     """Why the chain does not match its anchor, or None. When the anchor does not match
     but a key rotation's ``.next`` anchor (written under the current key) does, the
@@ -213,7 +216,9 @@ def _check_anchor(con: Any, path: Path | None, rows: list[Any]) -> str | None:
     if path is None:
         return None
     problem = _check_one_anchor(con, path, rows)
-    if problem is not None and next_anchor_path(path).exists():
+    # Only an anchor under another key (the old one) is what an interrupted rotation leaves;
+    # a cut-back or rolled-back chain is reported whatever a `.next` file says.
+    if problem == _OTHER_KEY and next_anchor_path(path).exists():
         if _check_one_anchor(con, next_anchor_path(path), rows) is None:
             return None
     return problem
@@ -221,6 +226,7 @@ def _check_anchor(con: Any, path: Path | None, rows: list[Any]) -> str | None:
 
 def _check_one_anchor(con: Any, path: Path, rows: list[Any]) -> str | None:
     import hmac
+
     try:
         doc = json.loads(path.read_text())
         seq, digest, mac = int(doc["seq"]), str(doc["hash"]), str(doc["mac"])
@@ -230,7 +236,7 @@ def _check_one_anchor(con: Any, path: Path, rows: list[Any]) -> str | None:
         return "the chain's anchor file is damaged"
     expected = hmac.new(_key_of(con), f"anchor:{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(mac, expected):
-        return "the chain's anchor file was not written with this store's key"
+        return _OTHER_KEY
     heads = {int(r[0]): r[5] for r in rows}
     last = max(heads, default=0)
     if seq > last:

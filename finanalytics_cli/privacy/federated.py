@@ -12,19 +12,25 @@ Gaussian noise calibrated to that public constant through OpenDP makes the updat
 the member's privacy budget. The noise scale reveals nothing about the store.
 
 Rounds: the aggregator signs a round file (Ed25519) naming the round, a fresh random
-nonce, the base model and every member's public keys. A member checks that signature
+nonce, the base model, the epsilon every update spends and every member's public keys. A member checks that signature
 against the aggregator key it trusts, and sends one update per round nonce (the store
 refuses a second: two updates under the same masks would reveal their difference).
 
 Secure aggregation: the update is fixed-point encoded modulo 2^48 and masked with one
 ChaCha20 stream per other member, keyed by HKDF of the X25519 secret the two share, the
 round nonce and the round file's digest, added by one and subtracted by the other; the
-masks cancel in the sum, so the aggregator learns only the sum. The member signs the
+masks cancel in the sum, so the aggregator learns only the sum (provided the roster's
+other members are real households and not the aggregator's own keys: the member is shown
+the roster's fingerprints to check out of band; its DP guarantee holds either way, the
+noise is its own). The member signs the
 update with its Ed25519 identity key, and it is encrypted for the aggregator (X25519 +
 HKDF + AES-GCM). The aggregator checks every signature against the round's roster, that
 each member sent exactly one update, and that the sum is one honest members can send;
 the shared model file it writes is signed with its own Ed25519 key, and members import
-only a model signed by the aggregator they name.
+only a model signed by the aggregator they name. What the sum check cannot stop: one
+member may send sums as large as MAX_LABELS plausible labels and so outweigh the others
+(secure aggregation hides each update, so no per-member bound is checked); importing
+measures the model out of sample and deploying it is the user's decision.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ SENSITIVITY = 2.0  # L2 change of one update when one labelled transaction is re
 DELTA = 1e-6
 MIN_UPDATE_EPSILON, MAX_UPDATE_EPSILON = 0.1, 10.0  # the epsilons an update may declare
 MIN_LABELS = 20  # to send an update (fewer is mostly noise; the guarantee holds for any n)
-MAX_LABELS = 1_000_000  # per member: bounds what an honest update can hold
+MAX_LABELS = 100_000  # per member: bounds what an honest update can hold
 TEMPERATURE = 10.0  # cosine similarity to class-score scale
 DENOISE = 2.0  # feature sums are soft-thresholded at this many noise sigmas
 OWN_WEIGHT = 20.0  # an importing store's own label counts this many times in the sums
@@ -283,19 +289,22 @@ class Round:
     members: tuple[Identity, ...]
     base: str
     digest: str
+    epsilon: float
 
     def member(self, fp: str) -> Identity | None:
         return next((m for m in self.members if m.fp == fp), None)
 
 
 def new_round(
-    aggregator_key: Path, members: list[Path], name: str, base_path: Path | None, out: Path
+    aggregator_key: Path, members: list[Path], name: str, base_path: Path | None, out: Path, epsilon: float = 8.0
 ) -> dict[str, Any]:
     """The aggregator's signed round file: name, a fresh nonce, the base model, the roster."""
     from finanalytics_cli.engine.files import resolve_output, write_user_file
 
     if not name or len(name) > 60:
         raise InvalidInput("--name names the round (1-60 characters)")
+    if not MIN_UPDATE_EPSILON <= epsilon <= MAX_UPDATE_EPSILON:
+        raise InvalidInput(f"--epsilon of a round must be {MIN_UPDATE_EPSILON:g} to {MAX_UPDATE_EPSILON:g}")
     agg = read_private(aggregator_key)
     roster = [read_public(m) for m in members]
     fps = [m.fp for m in roster]
@@ -312,11 +321,18 @@ def new_round(
         "aggregator": agg.public.doc(),
         "members": [m.doc() for m in sorted(roster, key=lambda m: m.fp)],
         "base": base.digest(),
+        "epsilon": float(epsilon),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     doc = {**body, "signature": agg.sign(_SIGN_ROUND, body)}
     write_user_file(target, (json.dumps(doc, indent=1) + "\n").encode(), mode=0o644, overwrite=False)
-    return {"round_file": str(target), "round": name, "members": sorted(fps), "digest": _digest(body)}
+    return {
+        "round_file": str(target),
+        "round": name,
+        "epsilon": float(epsilon),
+        "members": sorted(fps),
+        "digest": _digest(body),
+    }
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -334,7 +350,9 @@ def load_round(path: Path, aggregator: Identity) -> Round:
     try:
         if _identity_of(doc["aggregator"], str(path)) != aggregator:
             raise ValueError
-        name, nonce, base = doc["round"], _unb64(doc["nonce"]), doc["base"]
+        name, nonce, base, epsilon = doc["round"], _unb64(doc["nonce"]), doc["base"], float(doc["epsilon"])
+        if not MIN_UPDATE_EPSILON <= epsilon <= MAX_UPDATE_EPSILON:
+            raise ValueError
         members = tuple(_identity_of(m, str(path)) for m in doc["members"])
         if not (isinstance(name, str) and 1 <= len(name) <= 60 and len(nonce) == 32 and isinstance(base, str)):
             raise ValueError
@@ -342,7 +360,7 @@ def load_round(path: Path, aggregator: Identity) -> Round:
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise InvalidInput(f"{path} is not a valid round file") from None
-    return Round(name, nonce, aggregator, members, base, _digest(doc))
+    return Round(name, nonce, aggregator, members, base, _digest(doc), epsilon)
 
 
 # -- the model --------------------------------------------------------------------------
@@ -512,7 +530,7 @@ def load_model_file(path: Path, aggregator: Identity) -> FederatedModel:
 # -- the update -----------------------------------------------------------------------------
 @dataclass
 class Labelled:
-    """A store's own labels (and rule-given categories), oldest first."""
+    """A store's own labels, oldest first."""
 
     x: Any  # features
     labels: list[str]  # top-level categories
@@ -523,10 +541,13 @@ class Labelled:
 def local_data(con: Any, *, minimum: int = MIN_LABELS) -> Labelled:
     from finanalytics_cli.engine.categories import keyword_category
 
+    # The user's own labels only, whether or not the row was later matched as a transfer:
+    # whether a row is in the set then depends on that row alone. (Transfer matching and
+    # rules look at other rows: replacing one transaction could add or drop many labels
+    # through them, beyond the sensitivity the noise is calibrated to.)
     rows = con.execute(
         "SELECT merchant, payee_raw, split_part(category, '/', 1), posted_date, memo FROM transactions "
-        "WHERE category IS NOT NULL AND NOT is_transfer "
-        "AND (category_source = 'user' OR category_source LIKE 'rule:%') ORDER BY posted_date, tx_id"
+        "WHERE category IS NOT NULL AND category_source = 'user' ORDER BY posted_date, tx_id"
     ).fetchall()
     classes = set(public_classes())
     rows = [r for r in rows if r[2] in classes]
@@ -599,7 +620,9 @@ def _decode(total: Any) -> Any:
 def export_update(
     store: Any, recipient: Path, member_key: Path, round_path: Path, epsilon: float, base_path: Path | None = None
 ) -> tuple[bytes, dict[str, Any]]:
-    """Sum, noise, mask, sign and encrypt this store's labels: the bytes of the update file."""
+    """Sum, noise, mask, sign and encrypt this store's labels: the bytes of the update file.
+    ``epsilon`` must be the round's (every member's noise is then known to the aggregator,
+    which bounds what an honest sum can be)."""
     import numpy as np
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -609,6 +632,8 @@ def export_update(
     rnd = load_round(round_path, agg)
     if rnd.member(me.public.fp) is None:
         raise InvalidInput(f"your key ({me.public.fp}) is not a member of round {rnd.name!r}")
+    if epsilon != rnd.epsilon:
+        raise InvalidInput(f"round {rnd.name!r} is run at epsilon {rnd.epsilon:g}; --epsilon {epsilon:g} differs")
     base = load_model_file(base_path, agg) if base_path else zero_model()
     if base.digest() != rnd.base:
         raise InvalidInput(f"--base is not the base model of round {rnd.name!r} (give the model the round names)")
@@ -623,7 +648,11 @@ def export_update(
     for peer in rnd.members:
         if peer.fp == me.public.fp:
             continue
-        mask = _mask(me.x.exchange(peer.x_key()), rnd.nonce, rnd.digest, encoded.size)
+        try:
+            secret = me.x.exchange(peer.x_key())
+        except ValueError:  # a low-order point: no shared secret
+            raise InvalidInput(f"member {peer.fp}'s key in the round file gives no shared secret") from None
+        mask = _mask(secret, rnd.nonce, rnd.digest, encoded.size)
         encoded = (encoded + mask) % MOD if me.public.fp < peer.fp else (encoded + (MOD - mask)) % MOD
     payload = {
         "format": FORMAT,
@@ -651,6 +680,9 @@ def export_update(
         "round_nonce": _b64(rnd.nonce),
         "member": me.public.fp,
         "members": len(rnd.members),
+        # Secure aggregation hides an update from the aggregator only if the other members
+        # are real households: check these fingerprints with them, out of band.
+        "roster": sorted(m.fp for m in rnd.members),
         "labels": len(labels),
         "labels_until": max(dates),
         "epsilon": epsilon,
@@ -666,7 +698,7 @@ def write_update(
     recipient: Path,
     member_key: Path,
     round_path: Path,
-    epsilon: float,
+    epsilon: float | None,
     base_path: Path | None,
     out: Path,
 ) -> dict[str, Any]:
@@ -679,23 +711,26 @@ def write_update(
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.dp import check_budget, record_release
 
+    rnd = load_round(round_path, read_public(recipient))
+    if epsilon is None:
+        epsilon = rnd.epsilon
     if not MIN_UPDATE_EPSILON <= epsilon <= MAX_UPDATE_EPSILON:
         raise InvalidInput(f"--epsilon for an update must be {MIN_UPDATE_EPSILON:g} to {MAX_UPDATE_EPSILON:g}")
     target = resolve_output(out)  # refused before any budget is spent
     if os.path.lexists(target):
         raise InvalidInput(f"{out} already exists")
     with store.transaction():
-        check_budget(store.con, epsilon, DELTA)
-        blob, info = export_update(store, recipient, member_key, round_path, epsilon, base_path)
         sent = store.con.execute(
-            "SELECT exported_at FROM federated_rounds WHERE round_nonce = ?", [info["round_nonce"]]
+            "SELECT exported_at FROM federated_rounds WHERE round_nonce = ?", [_b64(rnd.nonce)]
         ).fetchone()
         if sent is not None:
             raise InvalidInput(
-                f"this store already sent an update for round {info['round']!r} ({sent[0]:%Y-%m-%d %H:%M}); a second "
+                f"this store already sent an update for round {rnd.name!r} ({sent[0]:%Y-%m-%d %H:%M}); a second "
                 "update under the same masks would reveal the difference of the two: ask the aggregator for a new "
                 "round file"
             )
+        check_budget(store.con, epsilon, DELTA)
+        blob, info = export_update(store, recipient, member_key, round_path, epsilon, base_path)
         store.con.execute(
             "INSERT INTO federated_rounds (round_nonce, round_name, round_digest, labels, labels_until, epsilon) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -793,13 +828,9 @@ def aggregate(
         if vec.size != size or (vec >= MOD).any():
             raise InvalidInput("an update has the wrong size or values outside the encoding")
         total = (total + vec) % MOD
-        try:
-            eps = float(p["epsilon"])
-        except (TypeError, ValueError):
-            eps = math.nan
-        if not (MIN_UPDATE_EPSILON <= eps <= MAX_UPDATE_EPSILON):
-            raise InvalidInput(f"an update declares epsilon {p.get('epsilon')!r}, outside the protocol's range")
-        variance += noise_scale(eps) ** 2
+        if p.get("epsilon") != rnd.epsilon:
+            raise InvalidInput(f"an update declares epsilon {p.get('epsilon')!r}, not the round's {rnd.epsilon:g}")
+        variance += noise_scale(rnd.epsilon) ** 2
     summed = _decode(total).reshape(len(base.classes), N_FEATURES + 1)
     sums, counts = summed[:, :-1], summed[:, -1]
     sigma = math.sqrt(variance)

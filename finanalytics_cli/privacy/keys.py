@@ -429,18 +429,25 @@ class KeyFile:
         doc["keys"] = self._wrapped_entries(kek, unlocked)
         doc["rotated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self._write(doc)
-        if old_account is not None and kek_info.get("account") != old_account:
-            _keyring_delete(old_account)
+        if old_account is not None and keyring_account(doc) != old_account:
+            _keyring_delete(old_account)  # (kept when the rotation had to keep the KEK)
 
     def _renewed_kek(self, doc: dict[str, Any], unlocked: UnlockedKeys) -> tuple[bytes, dict[str, Any]]:
+        """A new KEK for a rotation, or the current one when none can be made here (the
+        keyring cannot be written, no passphrase in this process): this runs after the
+        database was replaced, so it must never fail and lock the store out."""
         if doc["kek"]["source"] == "keyring":
             account = f"{unlocked.store_id}:{secrets.token_hex(4)}"
-            kek, info, _ = self._new_kek(unlocked.store_id, prefer_keyring=True, new_passphrase=None, account=account)
-            if info["source"] != "keyring":
-                raise KeyUnavailable("the OS keyring could not store the new key for this rotation")
-            return kek, info
+            kek = secrets.token_bytes(32)
+            try:
+                _keyring_set(account, kek)
+                if _keyring_get(account) == kek:
+                    return kek, {"source": "keyring", "account": account}
+            except Exception:  # noqa: BLE001 - keep the current KEK
+                pass
+            return unlocked.kek, doc["kek"]
         if not unlocked.passphrase:
-            raise KeyUnavailable(f"a key rotation needs the store's passphrase: set {PASSPHRASE_ENV}")
+            return unlocked.kek, doc["kek"]
         kek, info, _ = self._new_kek(unlocked.store_id, prefer_keyring=False, new_passphrase=unlocked.passphrase)
         return kek, info
 

@@ -145,7 +145,7 @@ def test_federated_update_charge_commits_before_the_file(
     keys = tmp_path / "keys"
     for name in ("agg", "alice", "bob"):
         fl.keygen(keys, name)
-    fl.new_round(keys / "agg.key", [keys / "alice.pub", keys / "bob.pub"], "r1", None, tmp_path / "r1.round")
+    fl.new_round(keys / "agg.key", [keys / "alice.pub", keys / "bob.pub"], "r1", None, tmp_path / "r1.round", 6.0)
     dp.set_budget(categorized_store.con, 10, None)
 
     def killed(*a: Any, **kw: Any) -> None:

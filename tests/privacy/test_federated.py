@@ -48,9 +48,29 @@ def keys(cli: Any, households: list[str], tmp_path: Path) -> Path:
     return out
 
 
-def new_round(cli: Any, keys: Path, members: list[str], out: Path, name: str = "r1", key: str = "aggregator") -> Path:
+def new_round(
+    cli: Any,
+    keys: Path,
+    members: list[str],
+    out: Path,
+    name: str = "r1",
+    key: str = "aggregator",
+    epsilon: str = "2",
+) -> Path:
     member_args = [a for m in members for a in ("--member", str(keys / f"{m}.pub"))]
-    cli.json("federated", "round", "--key", str(keys / f"{key}.key"), *member_args, "--name", name, "--out", str(out))
+    cli.json(
+        "federated",
+        "round",
+        "--key",
+        str(keys / f"{key}.key"),
+        *member_args,
+        "--name",
+        name,
+        "--out",
+        str(out),
+        "--epsilon",
+        epsilon,
+    )
     return out
 
 
@@ -96,7 +116,7 @@ def all_updates(cli: Any, households: list[str], keys: Path, round_file: Path, t
     files = []
     for name in households:
         upd = tmp_path / f"{name}.upd"
-        export(cli, name, keys, round_file, upd, "--epsilon", "2")
+        export(cli, name, keys, round_file, upd)
         files.append(upd)
     return files
 
@@ -106,7 +126,7 @@ def test_three_households_federate(cli, households: list[str], keys: Path, tmp_p
     from finanalytics_cli.engine.store import Store
     from finanalytics_cli.privacy import federated as fl
 
-    round_file = new_round(cli, keys, households, tmp_path / "r1.round")
+    round_file = new_round(cli, keys, households, tmp_path / "r1.round", epsilon="8")
     noisy: list[Any] = []
     real_noised = fl._noised
 
@@ -230,7 +250,7 @@ def test_forged_replayed_and_foreign_updates_are_refused(
     fresh = []
     for name in households[1:]:
         upd = tmp_path / f"{name}-2.upd"
-        export(cli, name, keys, r2, upd, "--epsilon", "2")
+        export(cli, name, keys, r2, upd)
         fresh.append(upd)
     r = aggregate(cli, keys, r2, [updates[0], *fresh], out)
     assert r.exit_code == INVALID and "another round" in r.stdout
@@ -265,18 +285,18 @@ def test_a_round_gets_one_update_per_store_and_new_rounds_new_masks(
     per round file, and a new round file (even of the same name) changes every mask."""
     from finanalytics_cli.privacy import federated as fl
 
-    round_file = new_round(cli, keys, households, tmp_path / "r1.round")
+    round_file = new_round(cli, keys, households, tmp_path / "r1.round", epsilon="1")
     export(cli, "alice", keys, round_file, tmp_path / "a1.upd", "--epsilon", "1")
     again = export(cli, "alice", keys, round_file, tmp_path / "a2.upd", "--epsilon", "1", expect_exit=INVALID)
     assert "already sent an update for round 'r1'" in again["error"]["message"]
     assert not (tmp_path / "a2.upd").exists()
     assert cli.json("--profile", "alice", "privacy", "status")["data"]["epsilon_spent"] == 1  # nothing charged
-    other = new_round(cli, keys, households, tmp_path / "r1b.round")
+    other = new_round(cli, keys, households, tmp_path / "r1b.round", epsilon="1")
     a, b = (fl.load_round(p, fl.read_public(keys / "aggregator.pub")) for p in (round_file, other))
     assert a.name == b.name and a.nonce != b.nonce
     secret = fl.read_private(keys / "alice.key").x.exchange(fl.read_public(keys / "bob.pub").x_key())
     assert not np.array_equal(fl._mask(secret, a.nonce, a.digest, 64), fl._mask(secret, b.nonce, b.digest, 64))
-    export(cli, "alice", keys, other, tmp_path / "a3.upd", "--epsilon", "1")  # a new round is fine
+    export(cli, "alice", keys, other, tmp_path / "a3.upd")  # a new round is fine (at its epsilon)
 
 
 def test_round_files_and_models_must_be_signed_by_the_aggregator(
@@ -364,21 +384,39 @@ def test_federated_bad_input(cli, households: list[str], keys: Path, tmp_path: P
         "--key",
         str(keys / "stranger.key"),
         "--round",
-        str(round_file),
+        str(new_round(cli, keys, households, tmp_path / "rs.round", name="rs")),
         "--out",
         str(tmp_path / "s.upd"),
         "--json",
     )
-    assert r.exit_code == INVALID and "not a member of round 'r1'" in r.stdout, r.stdout[-400:]
+    assert r.exit_code == INVALID and "not a member of round 'rs'" in r.stdout, r.stdout[-400:]
     # A spent budget: nothing released, no file written.
-    r2 = new_round(cli, keys, households, tmp_path / "r2.round", name="r2")
+    r2 = new_round(cli, keys, households, tmp_path / "r2.round", name="r2", epsilon="4")
     cli.json("--profile", "alice", "privacy", "budget", "set", "5")
     r = export(
         cli, "alice", keys, r2, tmp_path / "again.upd", "--epsilon", "4", expect_exit=EXIT_CODES["PRIVACY_VIOLATION"]
     )
     assert not (tmp_path / "again.upd").exists()
-    for eps in ("0", "-2", "x", "11"):
+    for eps in ("0", "-2", "x", "11", "3"):  # "3": not the round's epsilon
         export(cli, "bob", keys, r2, tmp_path / "e.upd", "--epsilon", eps, expect_exit=INVALID)
+    r = cli(
+        "federated",
+        "round",
+        "--key",
+        str(keys / "aggregator.key"),
+        "--member",
+        str(keys / "alice.pub"),
+        "--member",
+        str(keys / "bob.pub"),
+        "--name",
+        "r3",
+        "--out",
+        str(tmp_path / "r3.round"),
+        "--epsilon",
+        "50",
+        "--json",
+    )
+    assert r.exit_code == INVALID and not (tmp_path / "r3.round").exists()
     r = cli(
         "--profile", "bob", "federated", "import-model", str(garbage), "--from", str(keys / "aggregator.pub"), "--json"
     )
@@ -400,7 +438,7 @@ def test_a_poisoned_update_is_refused_by_the_aggregator(cli, households: list[st
                 if i == 0:
                     value = 2**30 / fl.SCALE if attack == "huge" else -50.0
                     poisoned.setattr(fl, "_noised", lambda update, scale, v=value: np.full(update.shape, v))
-                export(cli, name, keys, rnd, upd, "--epsilon", "2")
+                export(cli, name, keys, rnd, upd)
             updates.append(upd)
         r = aggregate(cli, keys, rnd, updates, tmp_path / "m")
         assert r.exit_code == INVALID and "poisoned" in r.stdout, r.stdout[-600:]

@@ -69,3 +69,27 @@ def test_all_zero_x25519_keys_are_invalid_input_not_a_crash(tmp_path) -> None:
     (tmp_path / "zero.pub").write_text(json.dumps(doc))
     with pytest.raises(InvalidInput, match="no valid public keys"):
         fl.read_public(tmp_path / "zero.pub")
+
+
+def test_the_label_set_does_not_depend_on_other_rows(sample_store, sample_truth_csv) -> None:
+    """Transfer matching and rules look at other rows; if they decided which labels enter
+    an update, replacing one transaction could move many labels (beyond the sensitivity).
+    Only the user's own labels count, matched as a transfer later or not."""
+    from finanalytics_cli.engine.sample_household import label_from_truth
+
+    label_from_truth(sample_store.con, sample_truth_csv)
+    con = sample_store.con
+    before = fl.local_data(con)
+    some = [
+        r[0]
+        for r in con.execute(
+            "SELECT tx_id FROM transactions WHERE category_source = 'user' AND NOT is_transfer LIMIT 25"
+        ).fetchall()
+    ]
+    con.execute(f"UPDATE transactions SET is_transfer = true WHERE tx_id IN ({','.join(map(str, some))})")
+    con.execute(
+        "UPDATE transactions SET category = 'Shopping', category_source = 'rule:1' "
+        "WHERE tx_id = (SELECT min(tx_id) FROM transactions WHERE category_source IS NULL)"
+    )
+    after = fl.local_data(con)
+    assert after.labels == before.labels and after.dates == before.dates

@@ -187,3 +187,26 @@ def test_rotation_renews_the_keyring_kek_and_removes_the_old_entry(store_paths, 
 
     result = forget(store_paths)
     assert memory_keyring.store == {}, result  # forget finds the renewed entry
+
+
+def test_a_rotation_that_cannot_write_the_keyring_keeps_the_kek_and_the_store_opens(
+    store_paths, memory_keyring, monkeypatch
+) -> None:
+    """The KEK is renewed after the database was replaced: a keyring that cannot be written
+    then must not lock the store out (nor delete its only keyring entry)."""
+    from finanalytics_cli.engine.store import Store
+    from finanalytics_cli.privacy import keys as keys_module
+
+    with Store.create(store_paths) as store:
+        before = json.loads(store_paths.key_path.read_text())
+
+        def locked(*a, **kw):
+            raise RuntimeError("keyring locked")
+
+        monkeypatch.setattr(keys_module, "_keyring_set", locked)
+        store.rotate_key()
+    after = json.loads(store_paths.key_path.read_text())
+    assert after["kek"] == before["kek"] and [k["state"] for k in after["keys"]] == ["active"]
+    assert list(memory_keyring.store) == [("finanalytics", before["store_id"])]
+    with Store.open(store_paths) as again:
+        assert again.keys.active_id == after["keys"][0]["key_id"]
