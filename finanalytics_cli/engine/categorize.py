@@ -115,7 +115,18 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
                     ["canary" if i in canary_idx else "production" for i in range(frame.height)],
                     result.threshold,
                 )
+                learned = _learned_categories(model, canary)
+                learned_tops = {c.split("/")[0] for c in learned or ()}
+                payees_, memos_ = frame["payee_raw"].to_list(), frame["memo"].to_list()
                 for i in range(frame.height):
+                    if learned is not None and pred[i] not in learned:
+                        continue  # a category the model saw too few labels of: not served
+                    kw = keyword_category(payees_[i], memos_[i]) if learned is not None else None
+                    if kw is not None and kw.split("/")[0] not in learned_tops:
+                        # The keyword rules name a category the model never learned: its
+                        # vote against it is uninformed (rent is not Dining because the
+                        # model only knows Dining); the next source decides.
+                        continue
                     if conf[i] >= result.threshold:
                         labels[i], confs[i], sources[i] = pred[i], conf[i], "model"
                         model_ids[i] = route.canary[0] if i in canary_idx and route.canary else route.production
@@ -166,6 +177,22 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
             _record_predictions(con, tx_ids, spred, sconf, [route.shadow] * len(tx_ids), ["shadow"] * len(tx_ids), None)
             result.shadow_recorded = len(tx_ids)
     return result
+
+
+def _learned_categories(*models: Any) -> set[str] | None:
+    """The categories the serving model(s) had enough labels of, or None when a model
+    does not say (a federated one: its classes are the public taxonomy's)."""
+    from finanalytics_cli.engine.models.category import MIN_SUPPORT
+
+    learned: set[str] = set()
+    for m in models:
+        if m is None:
+            continue
+        support = getattr(m, "support_", None)
+        if support is None:
+            return None
+        learned |= {c for c, n in support.items() if n >= MIN_SUPPORT}
+    return learned
 
 
 def _record_predictions(

@@ -22,6 +22,8 @@ from finanalytics_cli.engine.models.params import parse_model_params
 
 MODEL_TYPE = "category_classifier"
 MIN_LABELS = 20
+MIN_SUPPORT = 3  # labels a category needs before the model may predict it
+MIN_CATEGORIES = 3  # categories with MIN_SUPPORT labels a model needs to serve
 NUMERIC = ("log_abs_amount", "is_credit", "day_of_month", "weekday", "merchant_prior_count")
 PARAMS: dict[str, tuple[type, Any, str]] = {
     "algorithm": (str, "auto", "auto | logreg | lightgbm"),
@@ -131,6 +133,9 @@ class CategoryModel:
         x = self._matrix(frame, fit=True)
         weights = merchant_weights(frame)
         self.classes_ = sorted(set(labels))
+        from collections import Counter
+
+        self.support_ = dict(Counter(labels))  # labels per category: what the model may predict
         if self.algorithm == "lightgbm":
             import lightgbm as lgb
 
@@ -235,7 +240,10 @@ def labelled_frame(con: Any, date_from: dt.date | None = None, date_to: dt.date 
     from finanalytics_cli.engine.features import ensure_features, feature_frame
 
     ensure_features(con)
-    where = ["(t.category_source = 'user' OR t.category_source LIKE 'rule:%')", "t.category IS NOT NULL"]
+    # The user's labels only: a rule's output is the rule's judgment, not ground truth, and a
+    # model trained on three rules' outputs learns three categories and puts everything
+    # else (rent, payroll) into them.
+    where = ["t.category_source = 'user'", "t.category IS NOT NULL"]
     params: list[Any] = []
     if date_from:
         where.append("t.posted_date >= ?")
@@ -325,13 +333,18 @@ def train_category_classifier(
     con = store.con
     stage("features")
     frame = labelled_frame(con, date_from, date_to)
-    classes = set(frame["category"].to_list())
-    if frame.height < MIN_LABELS or len(classes) < 2:
+    from collections import Counter
+
+    support = Counter(frame["category"].to_list())
+    served = sorted(c for c, n in support.items() if n >= MIN_SUPPORT)
+    if frame.height < MIN_LABELS or len(served) < MIN_CATEGORIES:
         raise InsufficientData(
-            f"training the category classifier needs at least {MIN_LABELS} labelled transactions in 2 or more "
-            f"categories; the store has {frame.height} in {len(classes)} "
-            "(label with `finanalytics tx label`, `rules add`, or import with --category-column)",
-            details={"needed": MIN_LABELS, "have": frame.height},
+            f"training the category classifier needs at least {MIN_LABELS} labels you gave, with {MIN_SUPPORT} or "
+            f"more in each of at least {MIN_CATEGORIES} categories; the store has {frame.height} in "
+            f"{len(support)} categories, {len(served)} with {MIN_SUPPORT}+ (a model that knows fewer categories "
+            "would put every other transaction into them). Label with `finanalytics tx label` or import your "
+            "past categories with --category-column; rules keep working without a model",
+            details={"needed": MIN_LABELS, "have": frame.height, "categories_with_support": len(served)},
         )
     train, test = _time_split(frame, params["holdout"])
     algorithms = ["logreg", "lightgbm"] if params["algorithm"] == "auto" else [params["algorithm"]]
@@ -359,6 +372,9 @@ def train_category_classifier(
             "baseline_majority_accuracy": base["majority"],
             "baseline_keyword_accuracy": base["keyword"],
             "beats_baseline": metrics["accuracy"] > max(base.values()),
+            # Labels per category; the model never serves a category with fewer than MIN_SUPPORT.
+            "support": dict(sorted(support.items(), key=lambda kv: -kv[1])),
+            "categories_served": len(served),
         }
     )
     validation = {

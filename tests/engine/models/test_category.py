@@ -63,9 +63,49 @@ def test_quality_with_only_50_labels(sample_store: Any, sample_truth_csv: str) -
 
 def test_too_little_data(sample_store: Any, sample_truth_csv: str) -> None:
     prepare(sample_store, sample_truth_csv, n_labels=5)
-    with pytest.raises(InsufficientData, match="at least 20 labelled") as info:
+    with pytest.raises(InsufficientData, match="at least 20 labels you gave") as info:
         train_category_classifier(sample_store, parse_params(FAST))
-    assert info.value.details == {"needed": 20, "have": 5}
+    assert (
+        info.value.details
+        == {"needed": 20, "have": 5, "categories_with_support": info.value.details["categories_with_support"]}
+        and info.value.details["categories_with_support"] <= 2
+    )
+
+
+def test_rule_outputs_are_not_ground_truth_so_three_rules_train_no_model(sample_store: Any) -> None:
+    """The issue's ruin: three rules, no labels, `models train --deploy` reported 100% and
+    then relabelled rent and payroll as Dining. Rule outputs are no labels: refused."""
+    for pattern, cat in (
+        ("chipotle", "Dining"),
+        ("safeway", "Groceries"),
+        ("uber", "Transport"),
+    ):
+        add_rule(sample_store.con, pattern, cat)
+    assert apply_rules(sample_store.con) > 50
+    with pytest.raises(InsufficientData, match="labels you gave"):
+        train_category_classifier(sample_store, parse_params(FAST))
+
+
+def test_the_model_does_not_serve_categories_it_has_not_learned(sample_store: Any, sample_truth_csv: str) -> None:
+    """Labels in a few categories only: the model never puts rent or payroll into them;
+    those rows fall through to the keyword rules."""
+    from finanalytics_cli.engine.models.registry import deploy
+
+    truth = ev.truth_by_tx(sample_store.con, sample_truth_csv)
+    few = [t for t in sorted(truth) if truth[t].split("/")[0] in ("Dining", "Groceries", "Transport")][:300]
+    ev.label(sample_store.con, truth, few)
+    result = train_category_classifier(sample_store, parse_params(FAST))
+    assert result.metrics["categories_served"] >= 3 and sum(result.metrics["support"].values()) == 300
+    deploy(sample_store.con, result.model_id, "production")
+    categorize(sample_store)
+    rows = sample_store.con.execute(
+        "SELECT tx_id, category, category_source FROM transactions WHERE category_source IN ('model', 'keyword')"
+    ).fetchall()
+    housing_or_income = [(c, src) for t, c, src in rows if truth.get(t, "").split("/")[0] in ("Housing", "Income")]
+    assert housing_or_income
+    learned = {c.split("/")[0] for c in result.metrics["support"]}
+    # No rent or payroll row is served a category the model learned from the few labels.
+    assert not [c for c, src in housing_or_income if src == "model" and c.split("/")[0] in learned], housing_or_income
 
 
 def test_parameters_are_validated() -> None:
