@@ -102,6 +102,37 @@ def main() -> None:
         f"{noisy['accuracy']:.3f}, a drop of {drop * 100:.1f} points (target <= 5) -> "
         f"{'OK' if drop <= 0.05 else 'OVER TARGET'}"
     )
+
+    # Rules alone, then the model flow (the three rules and no labels): the model
+    # flow must never make the categories worse.
+    from finanalytics_cli.engine.categories import add_rule, apply_rules
+    from finanalytics_cli.engine.errors import InsufficientData
+
+    ev.reset_categories(con)
+    con.execute("DELETE FROM model_predictions")
+    for pattern, cat in (
+        ("chipotle|delfina|burma|doordash", "Dining"),
+        ("whole ?f|trader|safeway", "Groceries"),
+        ("uber|lyft|clipper|shell|chevron", "Transport"),
+    ):
+        add_rule(con, pattern, cat)
+    apply_rules(con)
+    categorize(store, everything=True)
+    everyone = sorted(train_ids + test_ids)
+    rules_only = ev.score(con, truth, everyone)["accuracy"]
+    try:
+        with store.transaction():
+            res = train_category_classifier(store, parse_params([]))
+            deploy(con, res.model_id, "production")
+        flow = f"trained ({res.metrics['categories_served']} categories)"
+    except InsufficientData as exc:
+        flow = f"refused: {str(exc)[:70]}..."
+    categorize(store, everything=True)
+    after = ev.score(con, truth, everyone)["accuracy"]
+    print(
+        f"rules alone (3 rules, no labels): accuracy {rules_only:.3f}; then `models train --deploy production` "
+        f"+ categorize: {flow} -> accuracy {after:.3f} -> {'OK, never worse' if after >= rules_only else 'WORSE'}"
+    )
     store.close()
 
     # The learning curve starts again from clean strings, in a fresh store.
