@@ -73,6 +73,9 @@ def import_command(
             "a file that says another is refused."
         ),
     ),
+    no_categorize: bool = typer.Option(
+        False, "--no-categorize", help="Store the rows uncategorised (run `finanalytics categorize` later)."
+    ),
 ) -> None:
     if paths_ and paths_[0] == "list":
         if len(paths_) > 1:
@@ -97,8 +100,12 @@ def import_command(
         drop_memos=drop_memos,
         currency=_currency_code(currency),
     )
-    with open_store(create=True) as store, progress("Importing", total=len(sources)) as advance:
-        results = import_sources(store, sources, options, on_file=lambda r: advance(1))
+    categorized = None
+    with open_store(create=True) as store:
+        with progress("Importing", total=len(sources)) as advance:
+            results = import_sources(store, sources, options, on_file=lambda r: advance(1))
+        if not dry_run and not no_categorize and any(r.added for r in results):
+            categorized = _categorize_new(store)
     failed = [r for r in results if r.status == "failed"]
     for r in results:
         if r.status == "failed":
@@ -117,6 +124,17 @@ def import_command(
     totals["warnings"] = sum(len(r.warnings) for r in results)
     if dry_run:
         message("Dry run: nothing was stored.")
+    if categorized is not None:
+        c = categorized
+        if "error" in c:
+            warn(f"the new transactions were stored but not categorised ({c['error']}): run `finanalytics categorize`")
+        else:
+            done = c["considered"] - c["uncategorised"]
+            message(
+                f"Categorised {done} of {c['considered']} transactions (rules {c['by_rule']}, model "
+                f"{c['by_model'] + c['by_canary']}, keyword rules {c['by_keyword']}); {c['uncategorised']} left "
+                "uncategorised: `finanalytics review` lists them."
+            )
     emit(
         Result(
             "import",
@@ -124,6 +142,7 @@ def import_command(
                 "files": results,
                 "totals": totals,
                 "failed_files": [{"file": r.file, "error": r.error} for r in failed],
+                "categorized": categorized,
             },
             meta={"dry_run": dry_run},
             columns=FILE_COLUMNS,
@@ -137,6 +156,25 @@ def import_command(
         if len(failed) < len(results):
             raise typer.Exit(PARTIAL_IMPORT)  # the others were imported: see failed_files
         raise typer.Exit(exit_code_for(failed[0].error["code"] if failed[0].error else "INVALID_INPUT"))
+
+
+def _categorize_new(store: object) -> dict[str, object]:
+    """Categorise what the import added (your labels, rules, the model, keyword rules). The
+    import has committed: a failure here is reported, never the import's."""
+    from dataclasses import asdict
+
+    from finanalytics_cli.engine.categorize import categorize
+    from finanalytics_cli.engine.errors import AnalyticsError
+
+    try:
+        result = categorize(store)
+    except AnalyticsError as exc:
+        return {"error": f"{exc.code}: {exc}"}
+    out = asdict(result)
+    return {
+        k: out[k]
+        for k in ("considered", "by_rule", "by_model", "by_canary", "by_keyword", "uncategorised", "fallback", "notes")
+    }
 
 
 def _currency_code(value: str | None) -> str | None:

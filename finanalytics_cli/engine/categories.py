@@ -86,6 +86,32 @@ def keyword_category(payee: str | None, memo: str | None = None) -> str | None:
     return None
 
 
+def keyword_categories(payees: list[str | None], memos: list[str | None]) -> list[str | None]:
+    """``keyword_category`` for many rows at once: each rule is one vectorised regex pass
+    over the distinct texts (a million rows with a store number each is ~800,000 distinct
+    payees, 27 s through Python's re one by one)."""
+    import polars as pl
+
+    if not payees:
+        return []
+    text = pl.Series("t", [f"{p or ''} {m or ''}" for p, m in zip(payees, memos, strict=True)])
+    distinct = text.unique()
+    frame = pl.DataFrame({"t": distinct})
+    guess = pl.lit(None, dtype=pl.String)
+    for pattern, cat in reversed(KEYWORD_RULES):  # the first rule that matches wins
+        guess = pl.when(pl.col("t").str.contains("(?i)" + pattern)).then(pl.lit(cat)).otherwise(guess)
+    mapping = frame.with_columns(guess.alias("c"))
+    joined = pl.DataFrame({"t": text}).join(mapping, on="t", how="left", maintain_order="left")
+    return joined["c"].to_list()
+
+
+def keyword_case_sql(text: str) -> tuple[str, list[str]]:
+    """The keyword rules as one SQL CASE over the expression ``text`` (DuckDB's RE2 agrees
+    with Python's re on these patterns: the tests compare them), and its parameters."""
+    sql = "CASE " + " ".join("WHEN regexp_matches(" + text + ", ?) THEN ?" for _ in KEYWORD_RULES) + " END"
+    return sql, [x for pattern, cat in KEYWORD_RULES for x in ("(?i)" + pattern, cat)]
+
+
 def category_names(con: Any) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM categories ORDER BY name").fetchall()]
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from finanalytics_cli.engine.categories import apply_rules, keyword_category
+from finanalytics_cli.engine.categories import apply_rules, keyword_categories, keyword_category
 from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput, ModelUnavailable
 
 MODEL_TYPE = "category_classifier"
@@ -53,7 +53,6 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         raise InvalidInput("--threshold must be between 0 and 1")
     with store.transaction():
         result.by_rule = apply_rules(con)
-        ensure_features(con)
         route = serving(con, MODEL_TYPE)
         model = _load(store, route.production, result)
         canary = _load(store, route.canary[0], result) if route.canary else None
@@ -83,6 +82,10 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
             params = [result.model_id]
         else:
             params = []
+        if model is None and canary is None and shadow is None:
+            _keyword_only(con, where, params, result)  # in SQL: a million rows in a second or two
+            return result
+        ensure_features(con)
         frame = feature_frame(con, where, params)
         result.considered = frame.height
         if frame.height == 0:
@@ -92,6 +95,8 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         sources: list[str | None] = [None] * frame.height
         model_ids: list[int | None] = [None] * frame.height
         tx_ids = frame["tx_id"].to_list()
+        payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
+        keywords = keyword_categories(payees, memos)
         if model is not None:
             try:
                 pred, conf = model.predict(frame)
@@ -117,11 +122,10 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
                 )
                 learned = _learned_categories(model, canary)
                 learned_tops = {c.split("/")[0] for c in learned or ()}
-                payees_, memos_ = frame["payee_raw"].to_list(), frame["memo"].to_list()
                 for i in range(frame.height):
                     if learned is not None and pred[i] not in learned:
                         continue  # a category the model saw too few labels of: not served
-                    kw = keyword_category(payees_[i], memos_[i]) if learned is not None else None
+                    kw = keywords[i] if learned is not None else None
                     if kw is not None and kw.split("/")[0] not in learned_tops:
                         # The keyword rules name a category the model never learned: its
                         # vote against it is uninformed (rent is not Dining because the
@@ -139,10 +143,9 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
             except Exception as exc:  # noqa: BLE001 - a model that fails to predict falls back, and says so
                 result.fallback = "keyword rules"
                 result.notes.append(f"the model failed to predict ({type(exc).__name__}); keyword rules used")
-        payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
         for i in range(frame.height):
             if labels[i] is None:
-                kw = keyword_category(payees[i], memos[i])
+                kw = keywords[i]
                 if kw:
                     labels[i], sources[i] = kw, "keyword"
                     result.by_keyword += 1
@@ -177,6 +180,30 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
             _record_predictions(con, tx_ids, spred, sconf, [route.shadow] * len(tx_ids), ["shadow"] * len(tx_ids), None)
             result.shadow_recorded = len(tx_ids)
     return result
+
+
+def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeResult) -> None:
+    """No model serves: the keyword rules categorise the rows in one UPDATE."""
+    from finanalytics_cli.engine.categories import keyword_case_sql
+
+    case, case_params = keyword_case_sql("coalesce(t.payee_raw, '') || ' ' || coalesce(t.memo, '')")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE fa_kw AS SELECT t.tx_id, {case} AS category FROM transactions t WHERE {where}",
+        case_params + params,
+    )
+    try:
+        result.considered, result.by_keyword = con.execute("SELECT count(*), count(category) FROM fa_kw").fetchone()
+        result.uncategorised = result.considered - result.by_keyword
+        con.execute(
+            """
+            UPDATE transactions SET category = k.category,
+                   category_source = CASE WHEN k.category IS NULL THEN NULL ELSE 'keyword' END,
+                   category_confidence = NULL, category_model_id = NULL
+            FROM fa_kw k WHERE transactions.tx_id = k.tx_id
+            """
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.fa_kw")
 
 
 def _learned_categories(*models: Any) -> set[str] | None:
@@ -279,7 +306,7 @@ def label_check(store: Any, tx_id: int, category: str) -> dict[str, Any] | None:
     """Poisoning defence: a label that contradicts both the rules (user rules or built-in
     keyword rules) and a very confident deployed model is returned with the reason, so it
     is held for review and trains nothing until confirmed. None when the label is fine."""
-    from finanalytics_cli.engine.categories import keyword_category, list_rules
+    from finanalytics_cli.engine.categories import list_rules
     from finanalytics_cli.engine.features import ensure_features, feature_frame
     from finanalytics_cli.engine.models.registry import load_model, serving
 

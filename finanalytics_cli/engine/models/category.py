@@ -98,14 +98,11 @@ class CategoryModel:
             parts = [self.char.fit_transform(texts), self.word.fit_transform(texts)]
         else:
             parts = [self.char.transform(texts), self.word.transform(texts)]
-        from finanalytics_cli.engine.categories import keyword_category
+        from finanalytics_cli.engine.categories import keyword_categories
 
         # The built-in keyword rule's guess is a feature too: with few labels the model
         # learns when to trust it.
-        keyword = [
-            keyword_category(p, m) or "-"
-            for p, m in zip(frame["payee_raw"].to_list(), frame["memo"].to_list(), strict=True)
-        ]
+        keyword = [k or "-" for k in keyword_categories(frame["payee_raw"].to_list(), frame["memo"].to_list())]
         cats = np.array(
             [
                 [str(a), str(c), k]

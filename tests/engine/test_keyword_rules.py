@@ -1,0 +1,62 @@
+"""The built-in keyword rules: one row at a time, vectorised, and in SQL, all alike."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import duckdb
+
+from finanalytics_cli.engine.categories import keyword_case_sql, keyword_categories, keyword_category
+from finanalytics_cli.engine.sample_household import sample_files
+
+AWKWARD = [
+    "Kontoführung Entgelt",
+    "CAFÉ DE FLORE",
+    "BÄCKEREI MÜLLER",
+    "disney+ annual",
+    "APPLE.COM/BILL",
+    "BANFIELD PET HOSP 12",
+    "spa day",
+    "the spa",
+    "\\bvet\\b literally",
+    "vet clinic",
+    "BP 4411",
+    "",
+    None,
+    "TST* PIZZERIA",
+    "UBER   *TRIP",
+]
+
+
+def test_the_three_forms_of_the_keyword_rules_agree() -> None:
+    truth = csv.DictReader(io.StringIO(sample_files()["truth/transactions.csv"].decode()))
+    payees: list[str | None] = [r["payee"] for r in truth] + AWKWARD
+    memos: list[str | None] = [None if i % 3 else "card payment" for i in range(len(payees))]
+    one_by_one = [keyword_category(p, m) for p, m in zip(payees, memos, strict=True)]
+    assert keyword_categories(payees, memos) == one_by_one
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (i INTEGER, payee_raw VARCHAR, memo VARCHAR)")
+    con.executemany(
+        "INSERT INTO t VALUES (?, ?, ?)", [[i, p, m] for i, (p, m) in enumerate(zip(payees, memos, strict=True))]
+    )
+    case, params = keyword_case_sql("coalesce(t.payee_raw, '') || ' ' || coalesce(t.memo, '')")
+    in_sql = [r[0] for r in con.execute(f"SELECT {case} FROM t ORDER BY i", params).fetchall()]
+    assert in_sql == one_by_one
+    assert sum(c is not None for c in one_by_one) > len(payees) // 2
+
+
+def test_import_categorises_what_it_adds_unless_told_not_to(cli: Any, tmp_path: Any) -> None:
+    from finanalytics_cli.engine.sample_household import write_sample
+
+    write_sample(tmp_path / "sample")
+    csv_path = str(tmp_path / "sample" / "exports" / "checking_us.csv")
+    out = cli.json("import", csv_path, "--account", "Checking")["data"]
+    cat = out["categorized"]
+    assert cat["considered"] == out["totals"]["added"] and cat["by_keyword"] > 0
+    assert cat["considered"] == cat["by_keyword"] + cat["uncategorised"] + cat["by_rule"] + cat["by_model"]
+    rows = cli.json("tx", "list", "--limit", "100000")["data"]
+    assert sum(1 for r in rows if r["category"]) == cat["by_keyword"] + cat["by_rule"]
+    ofx = cli.json("import", str(tmp_path / "sample" / "exports" / "savings.ofx"), "--no-categorize")["data"]
+    assert ofx["categorized"] is None and ofx["totals"]["added"] > 0
