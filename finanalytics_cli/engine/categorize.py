@@ -306,11 +306,14 @@ def label_check(store: Any, tx_id: int, category: str) -> dict[str, Any] | None:
     """Poisoning defence: a label that contradicts both the rules (user rules or built-in
     keyword rules) and a very confident deployed model is returned with the reason, so it
     is held for review and trains nothing until confirmed. None when the label is fine."""
-    from finanalytics_cli.engine.categories import list_rules
+    from finanalytics_cli.engine.categories import list_rules, resolve_category
     from finanalytics_cli.engine.features import ensure_features, feature_frame
     from finanalytics_cli.engine.models.registry import load_model, serving
 
     con = store.con
+    # The taxonomy's spelling: `tx label 2048 dining` agrees with rules and a model that say
+    # Dining (it was held for review "because" both said Dining).
+    category = resolve_category(con, category)
     row = con.execute("SELECT payee_raw, memo, amount FROM transactions WHERE tx_id = ?", [tx_id]).fetchone()
     if row is None:
         return None

@@ -254,6 +254,9 @@ def test_poisoning_defence(cli, categorized_store: Any) -> None:
     ).fetchall()
     flagged_tx = next(t for (t,) in tx if label_check(categorized_store, t, "Travel"))
     assert label_check(categorized_store, flagged_tx, "Groceries") is None  # agreeing labels pass
+    # In any spelling: "groceries" is the taxonomy's Groceries, not a contradiction of it.
+    assert label_check(categorized_store, flagged_tx, "groceries") is None
+    assert label_check(categorized_store, flagged_tx, "GROCERIES") is None
     categorized_store.close()
     out = cli.json("tx", "label", str(flagged_tx), "Travel")
     assert "the rules say" in out["data"]["held_for_review"]
