@@ -98,8 +98,7 @@ def monitor(store: Any, model_type: str = "category_classifier") -> MonitorRepor
     # its window: a model that only saw one account has drifted when the others arrive.
     train = feature_frame(
         con,
-        "t.posted_date BETWEEN ? AND ? AND (t.category_source = 'user' OR t.category_source LIKE 'rule:%') "
-        "AND (t.labeled_at IS NULL OR t.labeled_at <= ?)",
+        "t.posted_date BETWEEN ? AND ? AND t.category_source = 'user' AND (t.labeled_at IS NULL OR t.labeled_at <= ?)",
         [info["data_from"], info["data_to"], created],
     )
     if train.height < MIN_TRAIN_ROWS:
