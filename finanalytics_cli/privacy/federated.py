@@ -280,6 +280,20 @@ def _read_json(path: Path, what: str, max_bytes: int) -> dict[str, Any]:
     return doc
 
 
+def _signed_doc(
+    path: Path, what: str, max_bytes: int, fmt: str, label: bytes, aggregator: Identity, maker: str
+) -> dict[str, Any]:
+    """A round or model file's body (signature removed), after its format and the
+    aggregator's signature check."""
+    doc = _read_json(path, what, max_bytes)
+    signature = doc.pop("signature", None)
+    if doc.get("format") != fmt:
+        raise InvalidInput(f"{path} is not a federated {what} (from `{maker}`)")
+    if not aggregator.verify(label, doc, signature):
+        raise InvalidInput(f"{path} is not signed by the aggregator key given: altered, or from another aggregator")
+    return doc
+
+
 # -- rounds -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Round:
@@ -341,12 +355,7 @@ def _digest(body: dict[str, Any]) -> str:
 
 def load_round(path: Path, aggregator: Identity) -> Round:
     """The round file, after its signature verifies against the aggregator's key."""
-    doc = _read_json(path, "round file", 4 * 2**20)
-    signature = doc.pop("signature", None)
-    if doc.get("format") != ROUND_FORMAT:
-        raise InvalidInput(f"{path} is not a federated round file (from `federated round`)")
-    if not aggregator.verify(_SIGN_ROUND, doc, signature):
-        raise InvalidInput(f"{path} is not signed by the aggregator key given: altered, or from another aggregator")
+    doc = _signed_doc(path, "round file", 4 * 2**20, ROUND_FORMAT, _SIGN_ROUND, aggregator, "federated round")
     try:
         if _identity_of(doc["aggregator"], str(path)) != aggregator:
             raise ValueError
@@ -502,12 +511,7 @@ def load_model_file(path: Path, aggregator: Identity) -> FederatedModel:
     """A shared model, after its signature verifies against the aggregator's key."""
     import numpy as np
 
-    doc = _read_json(path, "model file", 64 * 2**20)
-    signature = doc.pop("signature", None)
-    if doc.get("format") != MODEL_FORMAT:
-        raise InvalidInput(f"{path} is not a federated model file (from `federated aggregate`)")
-    if not aggregator.verify(_SIGN_MODEL, doc, signature):
-        raise InvalidInput(f"{path} is not signed by the aggregator key given: altered, or from another aggregator")
+    doc = _signed_doc(path, "model file", 64 * 2**20, MODEL_FORMAT, _SIGN_MODEL, aggregator, "federated aggregate")
     try:
         classes, members, round_id = doc["classes"], doc["members"], doc["round"]
         if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
