@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
-from finanalytics_cli.engine.models.params import parse_model_params
+from finanalytics_cli.engine.models.params import FIT_THREADS, parse_model_params
 from finanalytics_cli.engine.models.registry import TrainOutcome
 
 MODEL_TYPE = "anomaly_detector"
@@ -154,7 +154,7 @@ def train_anomaly_detector(
         )
     stage("fit")
     x = np.column_stack([frame[c].to_numpy().astype(float) for c in FEATURES])
-    forest = IsolationForest(n_estimators=params["n_estimators"], random_state=7, n_jobs=2).fit(x)
+    forest = IsolationForest(n_estimators=params["n_estimators"], random_state=7, n_jobs=FIT_THREADS).fit(x)
     model = AnomalyModel(forest, np.sort(-forest.score_samples(x)), params)
     stage("validate")
     # The baseline's outliers (robust z of the amount against the merchant's history) should rank high.

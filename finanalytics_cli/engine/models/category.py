@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
-from finanalytics_cli.engine.models.params import parse_model_params
+from finanalytics_cli.engine.models.params import FIT_THREADS, parse_model_params
 
 MODEL_TYPE = "category_classifier"
 MIN_LABELS = 20
@@ -142,7 +142,7 @@ class CategoryModel:
                 num_leaves=31,
                 min_child_samples=3,
                 colsample_bytree=0.5,
-                n_jobs=2,
+                n_jobs=FIT_THREADS,
                 verbose=-1,
                 random_state=7,
             )

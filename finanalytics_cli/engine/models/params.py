@@ -6,6 +6,11 @@ from typing import Any
 
 from finanalytics_cli.engine.errors import InvalidInput
 
+# Threads a model fit uses. One: the data of a household is small, and OpenMP's
+# busy-waiting threads slow down many times over when another process holds a core
+# (LightGBM with two threads beside one busy process: 13 s -> 58 s; with one: 21 s either way).
+FIT_THREADS = 1
+
 # name -> (type, default, what it does)
 ParamSpec = dict[str, tuple[type, Any, str]]
 

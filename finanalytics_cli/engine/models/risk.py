@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from finanalytics_cli.engine.errors import InsufficientData
-from finanalytics_cli.engine.models.params import parse_model_params
+from finanalytics_cli.engine.models.params import FIT_THREADS, parse_model_params
 from finanalytics_cli.engine.models.registry import TrainOutcome
 
 MODEL_TYPE = "risk_scorer"
@@ -204,7 +204,7 @@ def train_risk_scorer(
         "subsample_freq": 1,
         "colsample_bytree": 0.8,
         "random_state": 7,
-        "n_jobs": 2,
+        "n_jobs": FIT_THREADS,
         "verbose": -1,
     }
     stage("fit")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from finanalytics_cli.engine.models.params import parse_model_params
+from finanalytics_cli.engine.models.params import FIT_THREADS, parse_model_params
 from finanalytics_cli.engine.models.registry import TrainOutcome
 
 MODEL_TYPE = "spending_predictor"
@@ -74,7 +74,7 @@ def _fit(
         min_child_samples=5,
         subsample=0.9,
         subsample_freq=1,
-        n_jobs=2,
+        n_jobs=FIT_THREADS,
         verbose=-1,
         random_state=7,
     )
