@@ -183,15 +183,24 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
 
 
 def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeResult) -> None:
-    """No model serves: the keyword rules categorise the rows in one UPDATE."""
+    """No model serves: the keyword rules categorise the rows in one UPDATE. The rules run
+    once per distinct text up to its digits (store and card numbers make most rows' text
+    unique): no rule names a digit, and a run of digits read as one '0' is still a word
+    character to ``\\b``, so every rule matches the folded text exactly when the raw one."""
     from finanalytics_cli.engine.categories import keyword_case_sql
 
-    case, case_params = keyword_case_sql("coalesce(t.payee_raw, '') || ' ' || coalesce(t.memo, '')")
+    text = "regexp_replace(coalesce(t.payee_raw, '') || ' ' || coalesce(t.memo, ''), '[0-9]+', '0', 'g')"
+    case, case_params = keyword_case_sql("x")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE fa_kw AS SELECT t.tx_id, {case} AS category FROM transactions t WHERE {where}",
-        case_params + params,
+        f"CREATE OR REPLACE TEMP TABLE fa_kw_text AS SELECT t.tx_id, {text} AS x FROM transactions t WHERE {where}",
+        params,
     )
     try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE fa_kw AS SELECT k.tx_id, c.category FROM fa_kw_text k "
+            f"JOIN (SELECT x, {case} AS category FROM (SELECT DISTINCT x FROM fa_kw_text)) c USING (x)",
+            case_params,
+        )
         result.considered, result.by_keyword = con.execute("SELECT count(*), count(category) FROM fa_kw").fetchone()
         result.uncategorised = result.considered - result.by_keyword
         con.execute(
@@ -204,6 +213,7 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
         )
     finally:
         con.execute("DROP TABLE IF EXISTS temp.fa_kw")
+        con.execute("DROP TABLE IF EXISTS temp.fa_kw_text")
 
 
 def _learned_categories(*models: Any) -> set[str] | None:
