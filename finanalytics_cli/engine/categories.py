@@ -94,7 +94,17 @@ def keyword_categories(payees: list[str | None], memos: list[str | None]) -> lis
 
     if not payees:
         return []
-    text = pl.Series("t", [f"{p or ''} {m or ''}" for p, m in zip(payees, memos, strict=True)])
+    # Once per distinct text up to its digits: no rule names a digit, and a run of digits
+    # read as one "0" is still a word character to \\b (tests/engine/test_keyword_rules.py).
+    text = (
+        pl.DataFrame({"p": payees, "m": memos}, schema={"p": pl.String, "m": pl.String})
+        .select(
+            pl.concat_str([pl.col("p").fill_null(""), pl.lit(" "), pl.col("m").fill_null("")])
+            .str.replace_all("[0-9]+", "0")
+            .alias("t")
+        )
+        .to_series()
+    )
     distinct = text.unique()
     frame = pl.DataFrame({"t": distinct})
     guess = pl.lit(None, dtype=pl.String)

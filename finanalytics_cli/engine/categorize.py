@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,13 +243,23 @@ def _record_predictions(
     """Every prediction batch goes to ``model_predictions`` with its model and confidence."""
     import polars as pl
 
-    payload = [
-        json.dumps({"category": c, "mode": m, "served": threshold is not None and p >= threshold})
-        for c, m, p in zip(categories, modes, confidence, strict=True)
-    ]
     frame = pl.DataFrame(
-        {"model_id": model_ids, "entity_id": [str(t) for t in tx_ids], "confidence": confidence, "payload": payload},
-        schema={"model_id": pl.Int32, "entity_id": pl.String, "confidence": pl.Float64, "payload": pl.String},
+        {"model_id": model_ids, "tx_id": tx_ids, "confidence": confidence, "category": categories, "mode": modes},
+        schema={
+            "model_id": pl.Int32,
+            "tx_id": pl.Int64,
+            "confidence": pl.Float64,
+            "category": pl.String,
+            "mode": pl.String,
+        },
+    )
+    served = pl.col("confidence") >= threshold if threshold is not None else pl.lit(False)
+    frame = frame.select(
+        "model_id",
+        pl.col("tx_id").cast(pl.String).alias("entity_id"),
+        "confidence",
+        # {"category": ..., "mode": ..., "served": ...}, JSON-encoded by polars (escaping included)
+        pl.struct(pl.col("category"), pl.col("mode"), served.alias("served")).struct.json_encode().alias("payload"),
     )
     con.register("fa_predictions", frame.to_arrow())
     try:

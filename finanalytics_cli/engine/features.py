@@ -90,15 +90,19 @@ def feature_frame(con: Any, where: str = "true", params: list[Any] | None = None
     pivot = ", ".join(f"max(value) FILTER (WHERE name = '{n}') AS {n}" for n in FEATURES)
     return con.execute(
         f"""
-        WITH f AS (
+        WITH t AS MATERIALIZED (
+            SELECT t.tx_id, t.posted_date, t.account_id, t.currency, t.payee_raw, t.merchant, t.memo,
+                   t.category, t.category_source, t.is_transfer
+            FROM transactions t WHERE {where}
+        ),
+        f AS (  -- the features of the chosen rows only (one transaction's, not the store's)
             SELECT CAST(entity_id AS BIGINT) AS tx_id, {pivot}
             FROM features WHERE entity_type = '{ENTITY}' AND version = {FEATURE_VERSION}
+              AND entity_id IN (SELECT CAST(tx_id AS VARCHAR) FROM t)
             GROUP BY entity_id
         )
-        SELECT t.tx_id, t.posted_date, t.account_id, t.currency, t.payee_raw, t.merchant, t.memo,
-               t.category, t.category_source, t.is_transfer, f.* EXCLUDE (tx_id, account_id)
-        FROM transactions t JOIN f USING (tx_id)
-        WHERE {where}
+        SELECT t.*, f.* EXCLUDE (tx_id, account_id)
+        FROM t JOIN f USING (tx_id)
         ORDER BY t.posted_date, t.tx_id
         """,
         params or [],
