@@ -313,6 +313,7 @@ def _register() -> None:
     from finanalytics_cli.commands import (
         accounts,
         analytics,
+        categories,
         categorize,
         demo,
         federated,
@@ -337,6 +338,7 @@ def _register() -> None:
     app.add_typer(key.app, name="key")
     app.add_typer(federated.app, name="federated")
     app.add_typer(report.app, name="report")
+    app.add_typer(categories.app, name="categories")
 
 
 _register()

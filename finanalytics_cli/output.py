@@ -252,10 +252,13 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
-def render_table(result: Result) -> None:
+def render_table(result: Result, console: Any = None) -> None:
     from rich.table import Table
 
-    console = _console()
+    console = console or _console()
+    if result.command in _TABLE_RENDERERS:
+        _TABLE_RENDERERS[result.command](result, console)
+        return
     sections = _sections(result)
     if not sections or all(not body for _, body, _ in sections):
         console.print("(nothing to show)")
@@ -279,6 +282,63 @@ def render_table(result: Result) -> None:
             for r in rows:
                 table.add_row(*(_cell(r.get(c)) for c in cols))
         console.print(table)
+
+
+def _totals(totals: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(f"{_cell(t['total'])} {t['currency']}" for t in totals)
+
+
+def render_review(result: Result, console: Any) -> None:
+    """`review` as one block per group, readable at 80 columns: what, how much, when and
+    where; the suggestion and why; then the command on a line of its own (never broken
+    by the renderer, so it copies whole)."""
+    import textwrap
+
+    from rich.text import Text
+
+    groups = to_jsonable_keep(result.data)
+    meta = result.meta
+
+    def say(text: str, indent: int = 0, style: str | None = None) -> None:
+        width = max(20, (console.width or 80) - indent)
+        for line in textwrap.wrap(text, width=width, break_on_hyphens=False, break_long_words=False):
+            console.print(Text(" " * indent + line, style=style or ""))
+
+    if not groups:
+        say("Nothing to review: every transaction has a category from you, a rule, or a sure model.")
+        return
+    total_groups = meta.get("groups_total", len(groups))
+    total_rows = meta.get("transactions_total", sum(g["count"] for g in groups))
+    shown = f"{len(groups)} of {total_groups}" if total_groups > len(groups) else f"{len(groups)}"
+    say(
+        f"To review: {shown} group{'s' if total_groups != 1 else ''} of transactions ({total_rows} in all). "
+        "Each command accepts the suggestion above it for the whole group."
+    )
+    pad = len(str(len(groups))) + 2
+    for i, g in enumerate(groups, start=1):
+        console.print()
+        head = Text(f"{i:>{pad - 2}}. ")
+        head.append(g["merchant"] or "(no payee)", style="bold")
+        if g["flagged"]:
+            head.append("  (held label)", style="yellow")
+        console.print(head)
+        dates = str(g["first_date"]) if g["first_date"] == g["last_date"] else f"{g['first_date']}..{g['last_date']}"
+        n = g["count"]
+        say(
+            f"{n} transaction{'s' if n != 1 else ''} · {_totals(g['totals'])} · {dates} · {', '.join(g['accounts'])}",
+            pad,
+        )
+        if g["suggested_category"] and g["suggestion_source"] != "held_label":
+            say(f"suggested: {g['suggested_category']} ({g['reason']})", pad)
+        else:
+            say(g["reason"] or "no suggestion", pad)
+        if g.get("also_matches"):
+            say(f"the rule also matches: {', '.join(g['also_matches'])}", pad)
+        # soft_wrap: the terminal wraps a long command, the renderer never breaks it.
+        console.print(" " * pad + g["command"], soft_wrap=True, markup=False, highlight=False, style="cyan")
+
+
+_TABLE_RENDERERS: dict[str, Callable[[Result, Any], None]] = {"review": render_review}
 
 
 SPARKS = "▁▂▃▄▅▆▇█"

@@ -95,3 +95,29 @@ def command_path() -> str:
     if ctx is None:
         return "unknown"
     return " ".join(ctx.command_path.split()[1:]) or ctx.command_path
+
+
+def learn_after(store: Store, recategorise: bool = True) -> dict[str, object] | None:
+    """The end of `import`, `tx label` and `categorize`: retrain the category classifier
+    when your labels changed enough (engine/autolearn.py) and say what happened. What the
+    command itself did has been committed: a failure here is reported, never the command's."""
+    from finanalytics_cli.engine.autolearn import maybe_retrain
+    from finanalytics_cli.engine.errors import AnalyticsError
+    from finanalytics_cli.output import message, warn
+
+    try:
+        out = maybe_retrain(store, recategorise=recategorise)
+    except AnalyticsError as exc:
+        warn(f"the category model was not retrained ({exc.code}: {exc})")
+        return {"error": f"{exc.code}: {exc}"}
+    if out is None:
+        return None
+    if out.get("deployed"):
+        message(
+            f"Learned from your {out['labels']} labels: a new category model serves "
+            f"({out['gate']})"
+            + (f"; {out['recategorised']} transactions categorised again." if "recategorised" in out else ".")
+        )
+    elif out.get("trained"):
+        message(f"Retrained on your {out['labels']} labels, not deployed: the model is {out['gate']}.")
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_period
+from finanalytics_cli.commands._common import learn_after, open_store, parse_period
 from finanalytics_cli.output import Result, emit, message
 
 tx_app = typer.Typer(help="List and inspect transactions.", no_args_is_help=True)
@@ -76,9 +76,14 @@ def tx_label(
     from finanalytics_cli.engine.categories import label_transaction
     from finanalytics_cli.engine.categorize import label_check
 
-    with open_store() as store, store.transaction():
-        flagged = None if confirm else label_check(store, tx_id, category)
-        data = label_transaction(store.con, tx_id, category, flagged)
+    with open_store() as store:
+        with store.transaction():
+            flagged = None if confirm else label_check(store, tx_id, category)
+            data = label_transaction(store.con, tx_id, category, flagged)
+        learned = learn_after(store)
     if flagged:
-        message(f"Held for review: {flagged['reason']}; `tx label {tx_id} {category} --confirm` keeps it for training.")
-    emit(Result("tx label", data))
+        from finanalytics_cli.engine.review import shell_quote
+
+        again = f"tx label {tx_id} {shell_quote(data['category'])} --confirm"
+        message(f"Held for review: {flagged['reason']}; `{again}` keeps it for training.")
+    emit(Result("tx label", {**data, "learning": learned} if learned else data))

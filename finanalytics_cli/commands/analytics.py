@@ -38,13 +38,18 @@ def spending(
 
     Example: finanalytics spending --period quarter --categories Dining,Groceries --chart
     """
+    from finanalytics_cli.engine.spending import spending_categories
+
+    cats = [c for c in categories.split(",") if c.strip()] if categories else None
     if dp:
         from finanalytics_cli.commands.privacy import dp_spending_release
 
+        if cats:  # before the release: a misspelt name must not spend epsilon on nothing
+            with open_store(readonly=True) as store:
+                cats = spending_categories(store.con, cats)
         data, meta = dp_spending_release("spending", epsilon, bound, period, date_from, date_to, currency=currency)
-        if categories:
-            wanted = {c.strip().lower() for c in categories.split(",")}
-            data["cells"] = [c for c in data["cells"] if c["category"].lower() in wanted]
+        if cats:
+            data["cells"] = [c for c in data["cells"] if c["category"] in cats]
         emit(
             Result(
                 "spending", data, meta=meta, title=f"Spending per {period} (differentially private)", rows_key="cells"
@@ -53,7 +58,6 @@ def spending(
         return
     from finanalytics_cli.engine.spending import analyze_spending
 
-    cats = [c for c in categories.split(",") if c.strip()] if categories else None
     start, end = parse_period(date_from, date_to)
     with open_store(readonly=True) as store:
         a = analyze_spending(store.con, period, cats, start, end)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import open_store
+from finanalytics_cli.commands._common import learn_after, open_store
 from finanalytics_cli.output import Result, emit, message
 
 rules_app = typer.Typer(help="Your own categorisation rules (they win over the model).", no_args_is_help=True)
@@ -44,26 +44,58 @@ def categorize(
         return
     with open_store() as store:
         result = run(store, threshold=threshold, everything=everything)
+        learned = learn_after(store)  # labels changed enough since the last training: retrain
     meta = {"fallback": result.fallback} if result.fallback else {}
+    if learned:
+        meta["learning"] = learned
     if result.notes:
         meta["notes"] = result.notes
     message(
-        f"Categorised {result.considered - result.uncategorised} of {result.considered} transactions; "
-        f"{result.uncategorised} left for `finanalytics review`."
+        f"Categorised {result.considered - result.uncategorised} of {result.considered} transactions (rules "
+        f"{result.by_rule}, model {result.by_model + result.by_canary}, merchant table {result.by_merchant}, "
+        f"keyword rules {result.by_keyword}); "
+        + (f"{result.uncategorised} left for `finanalytics review`." if result.uncategorised else "none left.")
     )
     emit(Result("categorize", result, meta=meta))
 
 
-def review(limit: int = typer.Option(50, "--limit", min=1, help="At most N transactions.")) -> None:
-    """Transactions that need you: uncategorised, or categorised with low confidence.
+def review(
+    limit: int = typer.Option(20, "--limit", min=1, help="At most N groups (one per merchant)."),
+    below: float = typer.Option(
+        0.65, "--below", min=0, max=1, help="Review the model's categories below this confidence."
+    ),
+) -> None:
+    """Transactions that need you, one group per merchant, each with a suggestion and the command that accepts it.
 
-    Example: finanalytics review --limit 20
+    Labels held as possible poisoning come first, then uncategorised and low-confidence
+    transactions, the groups that move the most money most often first. A suggestion is
+    the model's category, else your own earlier labels of the merchant, else the model's
+    unsure guess; without one the command shows <Category> for you to fill in.
+
+    Example: finanalytics review --limit 10
     """
-    from finanalytics_cli.engine.categorize import review as run
+    from finanalytics_cli.engine.review import review_counts, review_groups
 
     with open_store(readonly=True) as store:
-        rows = run(store.con, limit=limit)
-    emit(Result("review", rows, title="To review"))
+        groups = review_groups(store.con, limit=limit, below=below)
+        counts = review_counts(store.con, below=below)
+    meta = {"groups_total": counts["groups"], "transactions_total": counts["transactions"], "below": below}
+    emit(Result("review", groups, meta=meta, title="To review", columns=REVIEW_COLUMNS))
+
+
+# csv and md: one line per group (JSON has every key, tx_ids included).
+REVIEW_COLUMNS = [
+    "merchant",
+    "count",
+    "totals",
+    "first_date",
+    "last_date",
+    "accounts",
+    "suggested_category",
+    "confidence",
+    "suggestion_source",
+    "command",
+]
 
 
 @rules_app.command("add")

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, paths
+from finanalytics_cli.commands._common import learn_after, open_store, paths
 from finanalytics_cli.output import Result, emit, message, progress, warn
 
 FILE_COLUMNS = [
@@ -104,7 +104,11 @@ def import_command(
     with open_store(create=True) as store:
         with progress("Importing", total=len(sources)) as advance:
             results = import_sources(store, sources, options, on_file=lambda r: advance(1))
+        learned = None
         if not dry_run and not no_categorize and any(r.added for r in results):
+            # Labels the file brought (--category-column) may train a model first; then the
+            # new rows (and those the built-in knowledge had categorised) are categorised.
+            learned = learn_after(store, recategorise=False)
             categorized = _categorize_new(store)
     failed = [r for r in results if r.status == "failed"]
     for r in results:
@@ -132,8 +136,13 @@ def import_command(
             done = c["considered"] - c["uncategorised"]
             message(
                 f"Categorised {done} of {c['considered']} transactions (rules {c['by_rule']}, model "
-                f"{c['by_model'] + c['by_canary']}, keyword rules {c['by_keyword']}); {c['uncategorised']} left "
-                "uncategorised: `finanalytics review` lists them."
+                f"{c['by_model'] + c['by_canary']}, merchant table {c['by_merchant']}, keyword rules "
+                f"{c['by_keyword']}); "
+                + (
+                    f"{c['uncategorised']} left uncategorised: `finanalytics review` groups them."
+                    if c["uncategorised"]
+                    else "none left uncategorised."
+                )
             )
     emit(
         Result(
@@ -143,6 +152,7 @@ def import_command(
                 "totals": totals,
                 "failed_files": [{"file": r.file, "error": r.error} for r in failed],
                 "categorized": categorized,
+                "learning": learned,
             },
             meta={"dry_run": dry_run},
             columns=FILE_COLUMNS,
@@ -173,7 +183,17 @@ def _categorize_new(store: object) -> dict[str, object]:
     out = asdict(result)
     return {
         k: out[k]
-        for k in ("considered", "by_rule", "by_model", "by_canary", "by_keyword", "uncategorised", "fallback", "notes")
+        for k in (
+            "considered",
+            "by_rule",
+            "by_model",
+            "by_canary",
+            "by_merchant",
+            "by_keyword",
+            "uncategorised",
+            "fallback",
+            "notes",
+        )
     }
 
 

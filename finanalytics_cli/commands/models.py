@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_period
-from finanalytics_cli.output import Result, emit, message, progress
+from finanalytics_cli.output import Result, emit, message, progress, warn
 
 app = typer.Typer(
     help="Train, inspect, deploy, roll back and monitor the models trained on this machine.", no_args_is_help=True
@@ -58,13 +58,20 @@ def train(
                 result = trainer(
                     store, params, date_from=start, date_to=end, experiment=experiment, on_stage=lambda s: advance(1)
                 )
-                deployed = deploy(store.con, result.model_id, deploy_to) if deploy_to else None
+                gate_failed = model_type == "category_classifier" and not result.metrics.get("beats_baseline", True)
+                deploy_now = deploy_to and not (gate_failed and deploy_to == "production")
+                deployed = deploy(store.con, result.model_id, deploy_to) if deploy_now else None
     summary = f"Registered {model_type} v{result.version} (model {result.model_id}, {result.algorithm})"
     if "accuracy" in result.metrics:
         summary += (
             f": accuracy {result.metrics['accuracy']:.1%}, macro-F1 {result.metrics['macro_f1']:.1%} on the hold-out"
         )
     message(summary + ".")
+    if deploy_to == "production" and deployed is None:
+        warn(
+            f"not deployed: the model is {result.metrics.get('gate')}; categories stay as they are. "
+            f"`finanalytics models deploy {result.model_id} --env production` deploys it anyway."
+        )
     data = {
         "trained": True,
         "model_id": result.model_id,

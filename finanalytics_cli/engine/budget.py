@@ -30,7 +30,9 @@ from finanalytics_cli.engine.errors import InsufficientData, InvalidInput
 ESSENTIAL_WEIGHT = 2.0
 DISCRETIONARY_WEIGHT = 1.0
 EMERGENCY_BUILD_MONTHS = 12
-CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z][\w &'-]*?)\s*(<=|>=|==|=|<|>)\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*$")
+# A category's name as `categories add` allows it (a '/' too, to say a subcategory is no
+# budget line rather than that the constraint is unreadable).
+CONSTRAINT_RE = re.compile(r"^\s*([^\W_][\w &'.()+/-]*?)\s*(<=|>=|==|=|<|>)\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*$")
 PROPOSAL_KEY = "budget:proposal"
 
 
@@ -74,8 +76,22 @@ def parse_constraint(text: str, categories: list[str]) -> Constraint:
         return Constraint(text.strip(), lowered, op, amount)
     match = [c for c in categories if c.lower() == lowered]
     if not match:
-        raise InvalidInput(f"{text!r}: unknown category {name!r}; categories: {', '.join(sorted(categories))}")
+        raise InvalidInput(f"{text!r}: {_unknown_budget_category(name, categories)}")
     return Constraint(text.strip(), match[0], op, amount)
+
+
+def _unknown_budget_category(name: str, categories: list[str]) -> str:
+    """Why ``name`` is no budget line: a subcategory (budgets are per top-level category)
+    or an unknown name, with the close ones."""
+    from finanalytics_cli.engine.categories import close_category_names
+
+    top = name.split("/")[0].strip()
+    if "/" in name and any(c.lower() == top.lower() for c in categories):
+        parent = next(c for c in categories if c.lower() == top.lower())
+        return f"{name.strip()} is a subcategory: budgets are per top-level category, use {parent}"
+    close = close_category_names(name, categories)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown category {name!r}{hint}; categories: {', '.join(sorted(categories))}"
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -161,7 +177,9 @@ def optimize_budget(
     weights = {**{k.lower(): v for k, v in served.items()}, **{k.lower(): float(v) for k, v in (weights or {}).items()}}
     unknown_w = [k for k in weights if k not in {c.lower() for c in known} and k not in {c.lower() for c in served}]
     if unknown_w:
-        raise InvalidInput(f"weights for unknown categories: {', '.join(unknown_w)}")
+        raise InvalidInput(
+            "weights for unknown categories: " + "; ".join(_unknown_budget_category(k, known) for k in unknown_w)
+        )
 
     # Goals: all goals in this currency, or the ones named.
     all_goals = [g for g in list_goals(con) if g.currency == h.currency]

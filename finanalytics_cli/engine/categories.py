@@ -126,18 +126,38 @@ def category_names(con: Any) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM categories ORDER BY name").fetchall()]
 
 
+def _normal_name(name: str) -> str:
+    """A category name as typed, tidied: single spaces, none around the '/'."""
+    return re.sub(r"\s*/\s*", "/", re.sub(r"\s+", " ", name.strip()))
+
+
+def close_category_names(name: str, names: list[str]) -> list[str]:
+    """Up to three of ``names`` that look like ``name`` (case aside; a subcategory also
+    by its own part: 'fual' is close to Transport/Fuel)."""
+    wanted = _normal_name(name).lower()
+    keys: dict[str, str] = {}
+    for n in names:
+        keys.setdefault(n.lower(), n)
+        if "/" in n:
+            keys.setdefault(n.split("/", 1)[1].lower(), n)
+    close = difflib.get_close_matches(wanted, list(keys), n=6, cutoff=0.6)
+    return list(dict.fromkeys(keys[c] for c in close))[:3]
+
+
 def resolve_category(con: Any, name: str) -> str:
     """The taxonomy's spelling of ``name`` (case-insensitive; 'Sub' alone if unique)."""
     names = category_names(con)
-    wanted = name.strip().lower()
+    wanted = _normal_name(name).lower()
     for n in names:
         if n.lower() == wanted:
             return n
     subs = [n for n in names if "/" in n and n.split("/", 1)[1].lower() == wanted]
     if len(subs) == 1:
         return subs[0]
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else " (see the categories in the README)"
+    if len(subs) > 1:
+        raise InvalidInput(f"category {name!r} is ambiguous: write {' or '.join(subs)}")
+    close = close_category_names(name, names)
+    hint = f"; did you mean {', '.join(close)}?" if close else " (see `finanalytics categories`)"
     raise InvalidInput(f"unknown category {name!r}{hint}")
 
 
@@ -259,3 +279,277 @@ def apply_rules(con: Any) -> int:
             [rule.category, f"{RULE}:{rule.rule_id}", *params],
         ).fetchone()[0]
     return changed
+
+
+# -- the taxonomy: list, add, rename ----------------------------------------------------
+KINDS = ("expense", "income", "transfer")
+# Words other commands read specially: `tx list --category none`, budget constraints
+# `total<=` and `savings>=`. No category may be called that.
+RESERVED_NAMES = frozenset({"none", "uncategorised", "uncategorized", "total", "savings"})
+# One part of a name (top or sub): starts with a letter or digit; no ',' (lists of
+# categories are comma-separated), no '<', '>' or '=' (budget constraints), no '/' (levels).
+_NAME_PART = re.compile(r"^[^\W_][\w &'.()+-]*$")
+MAX_NAME_PART = 48
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    parent: str | None
+    kind: str | None
+    essential: bool | None
+    custom: bool | None
+    transactions: int
+
+
+@dataclass(frozen=True)
+class CategoryRename:
+    old: str
+    new: str
+    renamed: dict[str, str]  # every name that changed (a top-level category's subcategories too)
+    transactions: int
+    rules: int
+    budgets: int
+    pending_transactions: int  # pending rows kept aside for `import undo`
+    insights: int
+    warnings: list[str]
+
+
+def list_categories(con: Any) -> list[Category]:
+    """The taxonomy and your own categories, each with its number of transactions
+    (uncategorised ones count as Uncategorized); a name transactions use that the
+    taxonomy lacks is listed too, with no kind."""
+    rows = con.execute(
+        """
+        WITH used AS (SELECT coalesce(category, 'Uncategorized') AS name, count(*) AS n FROM transactions GROUP BY 1)
+        SELECT coalesce(c.name, u.name), c.parent, c.kind, c.is_essential, NOT c.is_builtin, coalesce(u.n, 0),
+               c.name IS NULL
+        FROM categories c FULL JOIN used u ON u.name = c.name
+        ORDER BY 1
+        """
+    ).fetchall()
+    return [
+        Category(
+            name,
+            parent if not unknown else (name.split("/")[0] if "/" in name else None),
+            kind,
+            essential,
+            custom,
+            int(n),
+        )
+        for name, parent, kind, essential, custom, n, unknown in rows
+    ]
+
+
+def _check_part(part: str, whole: str) -> None:
+    if not part:
+        raise InvalidInput(f"category name {whole!r} has an empty part")
+    if len(part) > MAX_NAME_PART:
+        raise InvalidInput(f"category name {part!r} is longer than {MAX_NAME_PART} characters")
+    if not _NAME_PART.match(part):
+        raise InvalidInput(
+            f"category name {part!r}: use letters, digits, spaces and & ' . ( ) + - (starting with a letter or digit)"
+        )
+
+
+def _existing(con: Any, name: str) -> str | None:
+    """The category whose name is ``name`` up to case, if any."""
+    row = con.execute("SELECT name FROM categories WHERE lower(name) = lower(?)", [name]).fetchone()
+    return row[0] if row else None
+
+
+def _top_level(con: Any, name: str) -> tuple[str, str, bool]:
+    """(name, kind, essential) of the top-level category ``name`` (any case)."""
+    cat = resolve_category(con, name)
+    parent, kind, essential = con.execute(
+        "SELECT parent, kind, is_essential FROM categories WHERE name = ?", [cat]
+    ).fetchone()
+    if parent is not None:
+        raise InvalidInput(f"{cat} is a subcategory; a subcategory's parent is a top-level category such as {parent}")
+    return cat, kind, bool(essential)
+
+
+def _new_name(con: Any, name: str, parent: str | None) -> tuple[str, tuple[str, str, bool] | None]:
+    """The full name ("Top" or "Top/Sub") of a category to be, checked, and its parent's
+    (name, kind, essential) when it is a subcategory."""
+    name = _normal_name(name)
+    if "/" in name and parent is not None:
+        raise InvalidInput(f"give either --parent {parent} and a name without '/', or the name as Top/Sub")
+    top: tuple[str, str, bool] | None = None
+    if "/" in name:
+        parent, name = name.split("/", 1)
+        if "/" in name:
+            raise InvalidInput("a category has at most one level of subcategories (Top/Sub)")
+    if parent is not None:
+        top = _top_level(con, parent)
+        _check_part(name, name)
+        full = f"{top[0]}/{name}"
+    else:
+        _check_part(name, name)
+        full = name
+    if full.lower() in RESERVED_NAMES:
+        raise InvalidInput(f"{full!r} is a word other commands read specially (none, total, savings...): pick another")
+    return full, top
+
+
+def add_category(
+    con: Any, name: str, parent: str | None = None, essential: bool | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """A custom category (a subcategory when ``parent`` is given or ``name`` is Top/Sub;
+    it takes its parent's kind and, unless told, its essential flag). A name that exists
+    in any case is refused. Returns the category and notes for the user."""
+    full, top = _new_name(con, name, parent)
+    existing = _existing(con, full)
+    if existing is not None:
+        raise InvalidInput(f"the category {existing} already exists (names are case-insensitive)")
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"--kind must be one of {', '.join(KINDS)}")
+    if top is not None:
+        if kind is not None and kind != top[1]:
+            raise InvalidInput(f"a subcategory has its parent's kind: {top[0]} is {top[1]}")
+        kind, essential = top[1], top[2] if essential is None else essential
+    kind = kind or "expense"
+    con.execute(
+        "INSERT INTO categories (name, parent, is_essential, kind, is_builtin) VALUES (?, ?, ?, ?, false)",
+        [full, top[0] if top else None, bool(essential), kind],
+    )
+    return {
+        "category": Category(full, top[0] if top else None, kind, bool(essential), True, 0),
+        "notes": _shadows(con, full),
+    }
+
+
+def _shadows(con: Any, full: str) -> list[str]:
+    """What a new name changes for names typed short ('fuel' for Transport/Fuel)."""
+    short = full.split("/")[-1].lower()
+    subs = [
+        n
+        for (n,) in con.execute(
+            "SELECT name FROM categories WHERE parent IS NOT NULL AND lower(split_part(name, '/', 2)) = ? "
+            "AND name <> ? ORDER BY name",
+            [short, full],
+        ).fetchall()
+    ]
+    if not subs:
+        return []
+    if "/" not in full:
+        return [f"'{short}' now means {full}; write {', '.join(subs)} for the subcategory"]
+    return [f"'{short}' alone is now ambiguous: write {' or '.join([*subs, full])}"]
+
+
+def rename_category(store: Any, old: str, new: str) -> CategoryRename:
+    """Rename one of your own categories everywhere a category name is stored (the
+    categories, transactions and the pending rows kept for `import undo`, rules, budgets,
+    insights, a budget proposal not yet accepted), in one store transaction: all of it or
+    none. A top-level category's subcategories follow. Built-in categories keep their
+    names (the keyword rules, reports and shared models name them); an existing name, in
+    any case, is refused."""
+    con = store.con
+    old_name = resolve_category(con, old)
+    parent, kind, essential, builtin = con.execute(
+        "SELECT parent, kind, is_essential, is_builtin FROM categories WHERE name = ?", [old_name]
+    ).fetchone()
+    if builtin:
+        raise InvalidInput(
+            f"{old_name} is a built-in category: the keyword rules, reports and shared models use its name, so it "
+            "keeps it; add a category of your own instead (`finanalytics categories add`)"
+        )
+    typed = _normal_name(new)
+    if parent is None and "/" in typed:
+        raise InvalidInput(f"{old_name} is a top-level category and stays one: give a name without '/'")
+    if parent is not None and "/" not in typed:
+        typed = f"{parent}/{typed}"
+    new_name, top = _new_name(con, typed, None)
+    if new_name == old_name:
+        raise InvalidInput(f"the category is already called {old_name}")
+    mapping = {old_name: new_name}
+    if parent is None:
+        for (sub,) in con.execute("SELECT name FROM categories WHERE parent = ? ORDER BY name", [old_name]).fetchall():
+            mapping[sub] = f"{new_name}/{sub.split('/', 1)[1]}"
+    for target in mapping.values():
+        clash = _existing(con, target)
+        if clash is not None and clash not in mapping:  # 'coffee' -> 'Coffee' renames onto itself
+            raise InvalidInput(
+                f"there is already a category {clash}: renaming {old_name} onto it would merge the two "
+                "(to merge, label or add rules for the transactions instead)"
+            )
+    counts = dict.fromkeys(("transactions", "rules", "budgets", "pending", "insights"), 0)
+    with store.transaction():
+        for src, dst in mapping.items():
+            if src == old_name and top is not None:  # a subcategory, maybe under another parent now
+                new_parent, new_kind = top[0], top[1]
+            elif src == old_name:
+                new_parent, new_kind = None, kind
+            else:
+                new_parent, new_kind = new_name, kind
+            con.execute(
+                "INSERT INTO categories (name, parent, is_essential, kind, is_builtin) "
+                "SELECT ?, ?, is_essential, ?, false FROM categories WHERE name = ?",
+                [dst, new_parent, new_kind, src],
+            )
+            con.execute("DELETE FROM categories WHERE name = ?", [src])
+            for table, key in (
+                ("transactions", "transactions"),
+                ("superseded_transactions", "pending"),
+                ("rules", "rules"),
+                ("budgets", "budgets"),
+            ):
+                counts[key] += con.execute(
+                    f"UPDATE {table} SET category = ? WHERE category = ?", [dst, src]
+                ).fetchone()[0]
+            counts["insights"] += con.execute(
+                "UPDATE financial_insights SET subject = ? WHERE subject = ?", [f"category:{dst}", f"category:{src}"]
+            ).fetchone()[0]
+        _rename_in_proposal(con, mapping)
+    return CategoryRename(
+        old_name,
+        new_name,
+        mapping,
+        counts["transactions"],
+        counts["rules"],
+        counts["budgets"],
+        counts["pending"],
+        counts["insights"],
+        _model_warnings(con, mapping),
+    )
+
+
+def _rename_in_proposal(con: Any, mapping: dict[str, str]) -> None:
+    """A budget proposal waiting for `budget accept` names categories too."""
+    import json
+
+    from finanalytics_cli.engine.budget import PROPOSAL_KEY
+
+    row = con.execute("SELECT value FROM app_state WHERE key = ?", [PROPOSAL_KEY]).fetchone()
+    if row is None:
+        return
+    proposal = json.loads(row[0])
+    lines = proposal.get("lines", [])
+    if not any(x.get("category") in mapping for x in lines):
+        return
+    for x in lines:
+        x["category"] = mapping.get(x.get("category"), x.get("category"))
+    con.execute("UPDATE app_state SET value = ? WHERE key = ?", [json.dumps(proposal), PROPOSAL_KEY])
+
+
+def _model_warnings(con: Any, mapping: dict[str, str]) -> list[str]:
+    """A deployed category model learned the old names and keeps predicting them: say so."""
+    import json
+
+    from finanalytics_cli.engine.models.category import MODEL_TYPE
+    from finanalytics_cli.engine.models.registry import serving
+
+    route = serving(con, MODEL_TYPE)
+    ids = [m for m in (route.production, route.canary[0] if route.canary else None, route.shadow) if m is not None]
+    out = []
+    for model_id in ids:
+        (metrics,) = con.execute("SELECT metrics FROM ml_models WHERE model_id = ?", [model_id]).fetchone()
+        support = (json.loads(metrics) if metrics else {}).get("support") or {}
+        learned = sorted(o for o in mapping if o in support)
+        if learned:
+            out.append(
+                f"the deployed category model {model_id} learned {', '.join(learned)} and predicts the old name "
+                f"until it is retrained: run `finanalytics models train {MODEL_TYPE}` (and deploy it) before the "
+                "next `categorize`"
+            )
+    return out

@@ -1,4 +1,4 @@
-"""Categorise transactions: user labels > user rules > model > keyword rules > review."""
+"""Categorise transactions: user labels > user rules > model > merchant table > keyword rules > review."""
 
 from __future__ import annotations
 
@@ -10,6 +10,86 @@ from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput, ModelUn
 
 MODEL_TYPE = "category_classifier"
 DEFAULT_THRESHOLD = 0.5
+MERCHANT_SOURCE = "merchant"  # the built-in merchant table
+KEYWORD_SOURCE = "keyword"  # the built-in keyword rules
+BUILTIN = "merchant table and keyword rules"  # what categorises when no model serves
+REFUND = "Income/Refunds"
+
+
+def refund_categories() -> frozenset[str]:
+    """The merchant categories a credit from the merchant is a refund of: spending, not
+    savings (money back from a broker is no refund)."""
+    from finanalytics_cli.engine.taxonomy import taxonomy_rows
+
+    return frozenset(
+        n for n, _, _, kind in taxonomy_rows() if kind == "expense" and n.split("/")[0] != "Savings & investments"
+    )
+
+
+def serves(pred: str, conf: float, builtin: str | None, learned: set[str] | None, threshold: float) -> bool:
+    """Whether the model's guess is served, or the row falls through to the next source:
+    never a category it saw too few labels of, never against a built-in guess (merchant
+    table, keyword rules) naming a category it never learned (rent is not Dining because
+    the model only knows Dining: its vote against Housing is uninformed), never below the
+    threshold. ``learned`` None: the model does not say (federated) and is trusted."""
+    if learned is not None:
+        if pred not in learned:
+            return False
+        if builtin is not None and builtin.split("/")[0] not in {c.split("/")[0] for c in learned}:
+            return False
+    return conf >= threshold
+
+
+def builtin_categories(frame: Any) -> tuple[list[str | None], list[str | None]]:
+    """The built-in knowledge's category of each row of a feature frame and where it came
+    from: the merchant table first (brands, MCCs, salary and rent words; the row's
+    currency settles brands that differ by country), then the keyword rules."""
+    from finanalytics_cli.engine.merchants import match_categories
+
+    payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
+    currencies = frame["currency"].to_list() if "currency" in frame.columns else None
+    mccs = frame["mcc"].to_list() if "mcc" in frame.columns else None
+    merchant = match_categories(payees, memos, currencies, mccs)
+    if "amount" in frame.columns:  # money from a shop is a refund (AMZN MKTP US REFUND)
+        spend = refund_categories()
+        merchant = [
+            REFUND if m in spend and a is not None and a > 0 else m
+            for m, a in zip(merchant, frame["amount"].to_list(), strict=True)
+        ]
+    keywords = keyword_categories(payees, memos)
+    guesses = [m or k for m, k in zip(merchant, keywords, strict=True)]
+    sources = [MERCHANT_SOURCE if m else KEYWORD_SOURCE if k else None for m, k in zip(merchant, keywords, strict=True)]
+    return guesses, sources
+
+
+def rule_categories(con: Any, frame: Any) -> list[str | None]:
+    """What the user's rules say of each row of a frame (the first matching rule wins)."""
+    import re
+
+    from finanalytics_cli.engine.categories import list_rules
+
+    rules = [(re.compile(r.pattern, re.IGNORECASE), r) for r in list_rules(con)]
+    if not rules:
+        return [None] * frame.height
+    amounts = con.execute(
+        "SELECT tx_id, amount FROM transactions WHERE tx_id IN (SELECT unnest(?))", [frame["tx_id"].to_list()]
+    ).fetchall()
+    amount = dict(amounts)
+    out: list[str | None] = []
+    for tx, payee, memo in zip(
+        frame["tx_id"].to_list(), frame["payee_raw"].to_list(), frame["memo"].to_list(), strict=True
+    ):
+        hit = None
+        for rx, r in rules:
+            if (
+                rx.search((payee if r.field == "payee" else memo) or "")
+                and (r.amount_min is None or amount[tx] >= r.amount_min)
+                and (r.amount_max is None or amount[tx] <= r.amount_max)
+            ):
+                hit = r.category
+                break
+        out.append(hit)
+    return out
 
 
 @dataclass
@@ -18,6 +98,7 @@ class CategorizeResult:
     by_rule: int = 0
     by_model: int = 0
     by_canary: int = 0
+    by_merchant: int = 0
     by_keyword: int = 0
     uncategorised: int = 0
     shadow_recorded: int = 0
@@ -36,7 +117,7 @@ def _load(store: Any, model_id: int | None, result: CategorizeResult) -> Any:
     try:
         return load_model(store.con, store.keys.active, model_id)
     except ModelUnavailable as err:
-        result.fallback = "keyword rules"
+        result.fallback = BUILTIN
         result.notes.append(err.message)
         return None
 
@@ -57,8 +138,8 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         canary = _load(store, route.canary[0], result) if route.canary else None
         shadow = _load(store, route.shadow, result) if route.shadow else None
         if route.production is None:
-            result.fallback = "keyword rules"
-            result.notes.append("no category model is deployed; keyword rules only")
+            result.fallback = BUILTIN
+            result.notes.append("no category model is deployed; the built-in merchant table and keyword rules only")
         result.model_id = route.production if model is not None else None
         result.canary_model_id = route.canary[0] if canary is not None and route.canary else None
         if model is not None:
@@ -75,8 +156,8 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         )
         if not everything:
             where += (
-                " AND (t.category IS NULL OR t.category_source = 'keyword' OR (t.category_source = 'model' "
-                "AND t.category_model_id IS DISTINCT FROM ?))"
+                " AND (t.category IS NULL OR t.category_source IN ('keyword', 'merchant') "
+                "OR (t.category_source = 'model' AND t.category_model_id IS DISTINCT FROM ?))"
             )
             params = [result.model_id]
         else:
@@ -94,8 +175,7 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         sources: list[str | None] = [None] * frame.height
         model_ids: list[int | None] = [None] * frame.height
         tx_ids = frame["tx_id"].to_list()
-        payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
-        keywords = keyword_categories(payees, memos)
+        builtin, builtin_src = builtin_categories(frame)
         if model is not None:
             try:
                 pred, conf = model.predict(frame)
@@ -120,17 +200,8 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
                     result.threshold,
                 )
                 learned = _learned_categories(model, canary)
-                learned_tops = {c.split("/")[0] for c in learned or ()}
                 for i in range(frame.height):
-                    if learned is not None and pred[i] not in learned:
-                        continue  # a category the model saw too few labels of: not served
-                    kw = keywords[i] if learned is not None else None
-                    if kw is not None and kw.split("/")[0] not in learned_tops:
-                        # The keyword rules name a category the model never learned: its
-                        # vote against it is uninformed (rent is not Dining because the
-                        # model only knows Dining); the next source decides.
-                        continue
-                    if conf[i] >= result.threshold:
+                    if serves(pred[i], conf[i], builtin[i], learned, result.threshold):
                         labels[i], confs[i], sources[i] = pred[i], conf[i], "model"
                         model_ids[i] = route.canary[0] if i in canary_idx and route.canary else route.production
                         if i in canary_idx:
@@ -140,14 +211,19 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
             except AnalyticsError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a model that fails to predict falls back, and says so
-                result.fallback = "keyword rules"
-                result.notes.append(f"the model failed to predict ({type(exc).__name__}); keyword rules used")
+                result.fallback = BUILTIN
+                result.notes.append(
+                    f"the model failed to predict ({type(exc).__name__}); the built-in merchant table and keyword "
+                    "rules used"
+                )
         for i in range(frame.height):
             if labels[i] is None:
-                kw = keywords[i]
-                if kw:
-                    labels[i], sources[i] = kw, "keyword"
-                    result.by_keyword += 1
+                if builtin[i]:
+                    labels[i], sources[i] = builtin[i], builtin_src[i]
+                    if builtin_src[i] == MERCHANT_SOURCE:
+                        result.by_merchant += 1
+                    else:
+                        result.by_keyword += 1
                 else:
                     result.uncategorised += 1
         import polars as pl
@@ -182,30 +258,59 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
 
 
 def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeResult) -> None:
-    """No model serves: the keyword rules categorise the rows in one UPDATE. The rules run
-    once per distinct text up to its digits (store and card numbers make most rows' text
-    unique): no rule names a digit, and a run of digits read as one '0' is still a word
-    character to ``\\b``, so every rule matches the folded text exactly when the raw one."""
+    """No model serves: the merchant table, then the keyword rules categorise the rows in
+    one UPDATE. The merchant table matches each distinct (payee, memo, currency) once; the
+    keyword rules run once per distinct text up to its digits (store and card numbers make
+    most rows' text unique): no rule names a digit, and a run of digits read as one '0' is
+    still a word character to ``\\b``, so every rule matches the folded text exactly when
+    the raw one."""
+    import polars as pl
+
     from finanalytics_cli.engine.categories import keyword_case_sql
+    from finanalytics_cli.engine.merchants import match_categories
 
     text = "regexp_replace(coalesce(t.payee_raw, '') || ' ' || coalesce(t.memo, ''), '[0-9]+', '0', 'g')"
     case, case_params = keyword_case_sql("x")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE fa_kw_text AS SELECT t.tx_id, {text} AS x FROM transactions t WHERE {where}",
+        f"CREATE OR REPLACE TEMP TABLE fa_kw_text AS SELECT t.tx_id, {text} AS x, t.payee_raw, t.memo, t.currency, "
+        f"t.amount > 0 AS credit FROM transactions t WHERE {where}",
         params,
     )
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE fa_kw AS SELECT k.tx_id, c.category FROM fa_kw_text k "
-            f"JOIN (SELECT x, {case} AS category FROM (SELECT DISTINCT x FROM fa_kw_text)) c USING (x)",
-            case_params,
+        distinct = con.execute("SELECT DISTINCT payee_raw, memo, currency FROM fa_kw_text").pl()
+        merchant = distinct.with_columns(
+            pl.Series(
+                "mcat",
+                match_categories(
+                    distinct["payee_raw"].to_list(), distinct["memo"].to_list(), distinct["currency"].to_list()
+                ),
+                dtype=pl.String,
+            )
         )
-        result.considered, result.by_keyword = con.execute("SELECT count(*), count(category) FROM fa_kw").fetchone()
-        result.uncategorised = result.considered - result.by_keyword
+        con.register("fa_merchant", merchant)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE fa_kw AS
+            SELECT k.tx_id,
+                   coalesce(CASE WHEN k.credit AND list_contains(?, m.mcat) THEN '{REFUND}' ELSE m.mcat END,
+                            c.category) AS category,
+                   CASE WHEN m.mcat IS NOT NULL THEN '{MERCHANT_SOURCE}' WHEN c.category IS NOT NULL
+                        THEN '{KEYWORD_SOURCE}' END AS source
+            FROM fa_kw_text k
+            JOIN (SELECT x, {case} AS category FROM (SELECT DISTINCT x FROM fa_kw_text)) c USING (x)
+            LEFT JOIN fa_merchant m ON m.payee_raw IS NOT DISTINCT FROM k.payee_raw
+                 AND m.memo IS NOT DISTINCT FROM k.memo AND m.currency IS NOT DISTINCT FROM k.currency
+            """,
+            [sorted(refund_categories()), *case_params],
+        )
+        result.considered, result.by_merchant, result.by_keyword = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE source = '{MERCHANT_SOURCE}'), "
+            f"count(*) FILTER (WHERE source = '{KEYWORD_SOURCE}') FROM fa_kw"
+        ).fetchone()
+        result.uncategorised = result.considered - result.by_merchant - result.by_keyword
         con.execute(
             """
-            UPDATE transactions SET category = k.category,
-                   category_source = CASE WHEN k.category IS NULL THEN NULL ELSE 'keyword' END,
+            UPDATE transactions SET category = k.category, category_source = k.source,
                    category_confidence = NULL, category_model_id = NULL
             FROM fa_kw k WHERE transactions.tx_id = k.tx_id
             """
@@ -213,6 +318,7 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
     finally:
         con.execute("DROP TABLE IF EXISTS temp.fa_kw")
         con.execute("DROP TABLE IF EXISTS temp.fa_kw_text")
+        con.unregister("fa_merchant")
 
 
 def _learned_categories(*models: Any) -> set[str] | None:
@@ -274,23 +380,6 @@ def _record_predictions(
     from finanalytics_cli.privacy.audit import log_event
 
     log_event(con, "prediction_batch", {"model_type": MODEL_TYPE, "predictions": len(tx_ids)})
-
-
-def review(con: Any, limit: int = 50, below: float = 0.65) -> list[dict[str, Any]]:
-    """Transactions that need a person: labels flagged as possible poisoning (first),
-    uncategorised ones, and ones categorised with low confidence."""
-    rows = con.execute(
-        """
-        SELECT t.tx_id, t.posted_date, t.amount, t.currency, t.payee_raw, a.name, t.category, t.category_confidence
-        FROM transactions t JOIN accounts a USING (account_id)
-        WHERE NOT t.is_transfer AND (t.category IS NULL OR t.category_source = 'user-flagged'
-              OR (t.category_source = 'model' AND t.category_confidence < ?))
-        ORDER BY t.category_source = 'user-flagged' DESC, t.category IS NOT NULL, t.posted_date DESC LIMIT ?
-        """,
-        [below, limit],
-    ).fetchall()
-    keys = ["id", "date", "amount", "currency", "payee", "account", "suggested_category", "confidence"]
-    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def explain_transaction(store: Any, tx_id: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -202,6 +203,35 @@ def _betainc(a: float, b: float, x: float) -> float:
     return front * h / a
 
 
+def spending_categories(con: Any, names: list[str]) -> list[str]:
+    """The top-level expense categories ``names`` mean, in the taxonomy's spelling (any
+    case). A subcategory, an income or transfer category, or an unknown name is
+    INVALID_INPUT saying why, with the valid names."""
+    from finanalytics_cli.engine.categories import category_names, close_category_names
+
+    rows = con.execute("SELECT name, parent, kind FROM categories").fetchall()
+    info = {n.lower(): (n, parent, kind) for n, parent, kind in rows}
+    valid = sorted(n for n, parent, kind in rows if parent is None and kind == "expense")
+    out = []
+    for typed in names:
+        key = re.sub(r"\s*/\s*", "/", " ".join(typed.split())).lower()
+        if key not in info:
+            close = [c.split("/")[0] for c in close_category_names(typed, category_names(con))]
+            close = [c for c in dict.fromkeys(close) if c in valid]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise InvalidInput(f"unknown category {typed.strip()!r}{hint}; valid: {', '.join(valid)}")
+        name, parent, kind = info[key]
+        if parent is not None:
+            raise InvalidInput(f"{name} is a subcategory: spending is per top-level category, use {parent}")
+        if kind != "expense":
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise InvalidInput(
+                f"{name} is {article} {kind} category: spending counts expense categories; valid: {', '.join(valid)}"
+            )
+        out.append(name)
+    return out
+
+
 def analyze_spending(
     con: Any,
     period: str = "month",
@@ -226,21 +256,7 @@ def analyze_spending(
             f"to {end} ({max(months, 0)} month(s))",
             details={"from": str(start), "to": str(end)},
         )
-    valid = [
-        r[0]
-        for r in con.execute(
-            "SELECT name FROM categories WHERE parent IS NULL AND kind = 'expense' ORDER BY name"
-        ).fetchall()
-    ]
-    wanted = None
-    if categories:
-        lookup = {v.lower(): v for v in valid}
-        unknown = [c for c in categories if c.strip().lower() not in lookup]
-        if unknown:
-            raise InvalidInput(
-                f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; valid: {', '.join(valid)}"
-            )
-        wanted = [lookup[c.strip().lower()] for c in categories]
+    wanted = spending_categories(con, categories) if categories else None
     # Whole history feeds last year's comparison and seasonality; rows are reported in range.
     data = con.execute(
         f"""

@@ -66,10 +66,10 @@ def test_train_errors(cli, sample_store: Any) -> None:
 def test_labels_rules_review(cli, sample_store: Any) -> None:
     sample_store.close()
     cat = cli.json("categorize")
-    assert cat["meta"]["fallback"] == "keyword rules"
+    assert cat["meta"]["fallback"] == "merchant table and keyword rules"
     todo = cli.json("review", "--limit", "5")["data"]
-    assert todo and set(todo[0]) >= {"id", "payee", "suggested_category"}
-    tx_id = todo[0]["id"]
+    assert len(todo) == 5 and set(todo[0]) >= {"merchant", "count", "tx_ids", "suggested_category", "command"}
+    tx_id = todo[0]["tx_ids"][0]
     labelled = cli.json("tx", "label", str(tx_id), "dining")["data"]  # case-insensitive
     assert labelled["category"] == "Dining"
     assert cli("tx", "label", str(tx_id), "Dinning", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]

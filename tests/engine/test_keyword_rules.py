@@ -55,9 +55,12 @@ def test_import_categorises_what_it_adds_unless_told_not_to(cli: Any, tmp_path: 
     out = cli.json("import", csv_path, "--account", "Checking")["data"]
     cat = out["categorized"]
     assert cat["considered"] == out["totals"]["added"] and cat["by_keyword"] > 0
-    assert cat["considered"] == cat["by_keyword"] + cat["uncategorised"] + cat["by_rule"] + cat["by_model"]
+    assert cat["considered"] == (
+        cat["by_merchant"] + cat["by_keyword"] + cat["uncategorised"] + cat["by_rule"] + cat["by_model"]
+    )
+    assert cat["by_merchant"] > 0
     rows = cli.json("tx", "list", "--limit", "100000")["data"]
-    assert sum(1 for r in rows if r["category"]) == cat["by_keyword"] + cat["by_rule"]
+    assert sum(1 for r in rows if r["category"]) == cat["by_merchant"] + cat["by_keyword"] + cat["by_rule"]
     ofx = cli.json("import", str(tmp_path / "sample" / "exports" / "savings.ofx"), "--no-categorize")["data"]
     assert ofx["categorized"] is None and ofx["totals"]["added"] > 0
 

@@ -261,8 +261,9 @@ def test_poisoning_defence(cli, categorized_store: Any) -> None:
     out = cli.json("tx", "label", str(flagged_tx), "Travel")
     assert "the rules say" in out["data"]["held_for_review"]
     review = cli.json("review")["data"]
-    rows = review if isinstance(review, list) else next(v for v in review.values() if isinstance(v, list))
-    assert rows[0]["id"] == flagged_tx
+    # The held label is a group of its own, first, with the command that confirms it.
+    assert review[0]["flagged"] and review[0]["tx_ids"] == [flagged_tx]
+    assert review[0]["suggested_category"] == "Travel" and "--confirm" in review[0]["command"]
     from finanalytics_cli.engine.paths import resolve_paths
     from finanalytics_cli.engine.store import Store
 

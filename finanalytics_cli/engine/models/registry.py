@@ -128,7 +128,9 @@ def load_model(con: Any, data_key: bytes, model_id: int) -> Any:
         "SELECT artifact, artifact_hmac, model_type FROM ml_models WHERE model_id = ?", [model_id]
     ).fetchone()
     if row is None or row[0] is None:
-        raise ModelUnavailable(f"model {model_id} has no stored artifact", fallback_strategy="keyword rules")
+        raise ModelUnavailable(
+            f"model {model_id} has no stored artifact", fallback_strategy="merchant table and keyword rules"
+        )
     blob, tag, model_type = bytes(row[0]), row[1] or "", row[2]
     if not hmac.compare_digest(_sign(artifact_key(data_key), blob, model_id, model_type), tag):
         from finanalytics_cli.privacy.audit import log_event
@@ -136,13 +138,15 @@ def load_model(con: Any, data_key: bytes, model_id: int) -> Any:
         # An artifact that fails its check was altered or moved: the user's audit log says so.
         log_event(con, "model_auth_failed", {"model_id": model_id, "model_type": model_type})
         raise ModelUnavailable(
-            f"model {model_id}'s artifact failed authentication and was not loaded", fallback_strategy="keyword rules"
+            f"model {model_id}'s artifact failed authentication and was not loaded",
+            fallback_strategy="merchant table and keyword rules",
         )
     try:
         model = joblib.load(io.BytesIO(blob))
     except Exception as exc:  # noqa: BLE001 - a damaged or incompatible artifact: fall back
         raise ModelUnavailable(
-            f"model {model_id}'s artifact could not be loaded ({type(exc).__name__})", fallback_strategy="keyword rules"
+            f"model {model_id}'s artifact could not be loaded ({type(exc).__name__})",
+            fallback_strategy="merchant table and keyword rules",
         ) from None
     from finanalytics_cli.privacy.audit import log_event
 

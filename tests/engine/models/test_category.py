@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from finanalytics_cli.engine.categories import add_rule, apply_rules, label_transaction
-from finanalytics_cli.engine.categorize import categorize, explain_transaction, review
+from finanalytics_cli.engine.categorize import categorize, explain_transaction
 from finanalytics_cli.engine.errors import InsufficientData, InvalidInput, ModelUnavailable
 from finanalytics_cli.engine.features import ensure_features, feature_frame
 from finanalytics_cli.engine.models import category_eval as ev
 from finanalytics_cli.engine.models.category import parse_params, train_category_classifier
 from finanalytics_cli.engine.models.monitor import monitor
 from finanalytics_cli.engine.models.registry import deploy, list_models, rollback, serving
+from finanalytics_cli.engine.review import review_counts
 
 CUT = dt.date(2025, 10, 31)
 FAST = ["algorithm=logreg"]
@@ -139,9 +140,17 @@ def test_order_of_authority(sample_store: Any, sample_truth_csv: str) -> None:
 
 def test_keyword_fallback_without_a_model(sample_store: Any) -> None:
     result = categorize(sample_store)
-    assert result.fallback == "keyword rules" and result.model_id is None
-    assert result.by_keyword > 0
-    assert result.uncategorised == len(review(sample_store.con, limit=10_000, below=0.0))
+    assert result.fallback == "merchant table and keyword rules" and result.model_id is None
+    assert result.by_merchant > 0 and result.by_keyword > 0
+    sources = dict(
+        sample_store.con.execute("SELECT category_source, count(*) FROM transactions GROUP BY ALL").fetchall()
+    )
+    assert sources["merchant"] == result.by_merchant and sources["keyword"] == result.by_keyword
+    # What is left uncategorised (transfers aside) is what `review` lists.
+    left = sample_store.con.execute(
+        "SELECT count(*) FROM transactions WHERE category IS NULL AND NOT is_transfer"
+    ).fetchone()[0]
+    assert review_counts(sample_store.con, below=0.0)["transactions"] == left > 0
 
 
 def test_tampered_artifact_falls_back(sample_store: Any, sample_truth_csv: str) -> None:
@@ -159,7 +168,7 @@ def test_tampered_artifact_falls_back(sample_store: Any, sample_truth_csv: str) 
         "WHERE category_source = 'user' AND posted_date > '2025-06-01'"
     )
     out = categorize(sample_store)
-    assert out.fallback == "keyword rules" and any("authentication" in n for n in out.notes)
+    assert out.fallback == "merchant table and keyword rules" and any("authentication" in n for n in out.notes)
     assert out.by_model == 0 and out.by_keyword > 0
 
 
