@@ -26,18 +26,26 @@ def refund_categories() -> frozenset[str]:
     )
 
 
-def serves(pred: str, conf: float, builtin: str | None, learned: set[str] | None, threshold: float) -> bool:
-    """Whether the model's guess is served, or the row falls through to the next source:
-    never a category it saw too few labels of, never against a built-in guess (merchant
-    table, keyword rules) naming a category it never learned (rent is not Dining because
-    the model only knows Dining: its vote against Housing is uninformed), never below the
-    threshold. ``learned`` None: the model does not say (federated) and is trusted."""
-    if learned is not None:
-        if pred not in learned:
-            return False
-        if builtin is not None and builtin.split("/")[0] not in {c.split("/")[0] for c in learned}:
-            return False
-    return conf >= threshold
+def served(
+    pred: list[str], conf: list[float], builtin: list[str | None], learned: set[str] | None, threshold: float
+) -> list[bool]:
+    """Per row, whether the model's guess is served or the row falls through to the next
+    source: never a category it saw too few labels of, never against a built-in guess
+    (merchant table, keyword rules) naming a category it never learned (rent is not Dining
+    because the model only knows Dining: its vote against Housing is uninformed), never
+    below the threshold. ``learned`` None: the model does not say (federated) and is
+    trusted."""
+    if learned is None:
+        return [c >= threshold for c in conf]
+    tops = {c.split("/")[0] for c in learned}
+    known: dict[str | None, bool] = {None: True}  # a built-in guess's top-level category learned?
+    out = []
+    for p, c, b in zip(pred, conf, builtin, strict=True):
+        ok = known.get(b)
+        if ok is None:
+            ok = known[b] = b.split("/")[0] in tops
+        out.append(ok and c >= threshold and p in learned)
+    return out
 
 
 def builtin_categories(frame: Any) -> tuple[list[str | None], list[str | None]]:
@@ -56,9 +64,13 @@ def builtin_categories(frame: Any) -> tuple[list[str | None], list[str | None]]:
             REFUND if m in spend and a is not None and a > 0 else m
             for m, a in zip(merchant, frame["amount"].to_list(), strict=True)
         ]
-    keywords = keyword_categories(payees, memos)
-    guesses = [m or k for m, k in zip(merchant, keywords, strict=True)]
-    sources = [MERCHANT_SOURCE if m else KEYWORD_SOURCE if k else None for m, k in zip(merchant, keywords, strict=True)]
+    rest = [i for i, m in enumerate(merchant) if m is None]  # the keyword rules only where the table is silent
+    keywords = keyword_categories([payees[i] for i in rest], [memos[i] for i in rest])
+    guesses = list(merchant)
+    sources: list[str | None] = [MERCHANT_SOURCE if m else None for m in merchant]
+    for i, k in zip(rest, keywords, strict=True):
+        if k:
+            guesses[i], sources[i] = k, KEYWORD_SOURCE
     return guesses, sources
 
 
@@ -200,8 +212,9 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
                     result.threshold,
                 )
                 learned = _learned_categories(model, canary)
+                ok = served(pred, conf, builtin, learned, result.threshold)
                 for i in range(frame.height):
-                    if serves(pred[i], conf[i], builtin[i], learned, result.threshold):
+                    if ok[i]:
                         labels[i], confs[i], sources[i] = pred[i], conf[i], "model"
                         model_ids[i] = route.canary[0] if i in canary_idx and route.canary else route.production
                         if i in canary_idx:
@@ -273,16 +286,19 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
     case, case_params = keyword_case_sql("x")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE fa_kw_text AS SELECT t.tx_id, {text} AS x, t.payee_raw, t.memo, t.currency, "
-        f"t.amount > 0 AS credit FROM transactions t WHERE {where}",
+        f"t.mcc, t.amount > 0 AS credit FROM transactions t WHERE {where}",
         params,
     )
     try:
-        distinct = con.execute("SELECT DISTINCT payee_raw, memo, currency FROM fa_kw_text").pl()
+        distinct = con.execute("SELECT DISTINCT payee_raw, memo, currency, mcc FROM fa_kw_text").pl()
         merchant = distinct.with_columns(
             pl.Series(
                 "mcat",
                 match_categories(
-                    distinct["payee_raw"].to_list(), distinct["memo"].to_list(), distinct["currency"].to_list()
+                    distinct["payee_raw"].to_list(),
+                    distinct["memo"].to_list(),
+                    distinct["currency"].to_list(),
+                    distinct["mcc"].to_list(),
                 ),
                 dtype=pl.String,
             )
@@ -300,6 +316,7 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
             JOIN (SELECT x, {case} AS category FROM (SELECT DISTINCT x FROM fa_kw_text)) c USING (x)
             LEFT JOIN fa_merchant m ON m.payee_raw IS NOT DISTINCT FROM k.payee_raw
                  AND m.memo IS NOT DISTINCT FROM k.memo AND m.currency IS NOT DISTINCT FROM k.currency
+                 AND m.mcc IS NOT DISTINCT FROM k.mcc
             """,
             [sorted(refund_categories()), *case_params],
         )

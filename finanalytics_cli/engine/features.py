@@ -91,7 +91,7 @@ def feature_frame(con: Any, where: str = "true", params: list[Any] | None = None
     return con.execute(
         f"""
         WITH t AS MATERIALIZED (
-            SELECT t.tx_id, t.posted_date, t.account_id, t.currency, t.payee_raw, t.merchant, t.memo,
+            SELECT t.tx_id, t.posted_date, t.account_id, t.currency, t.payee_raw, t.merchant, t.memo, t.mcc,
                    t.category, t.category_source, t.is_transfer
             FROM transactions t WHERE {where}
         ),

@@ -35,6 +35,7 @@ MIN_PREFIX = 10  # a descriptor this long (squashed) may have been cut from a lo
 CUT_LENGTHS = (22, 25)
 CUT_MIN_PREFIX = 5
 SHORT_LOCAL = 5  # a name this short, of a brand only known abroad, is no evidence at home
+CUT_MARK = "\x00"  # ends a text of one of the CUT_LENGTHS (the matcher reads it as a space)
 PREFIX_SHARE = 0.6  # ... when it is at least this share of that name
 WORLD = "*"
 NOT_A_MERCHANT = "-"  # the category of names that are no merchant (banks): matched, then None
@@ -423,11 +424,7 @@ def _match_texts(table: MerchantTable, texts: Any) -> Any:
         for k in range(1, MAX_TOKENS + 1):
             head = pl.col("tok").list.head(k)
             whole = pl.col("tok").list.len() <= k
-            minimum = (
-                pl.when(whole & pl.col("t").str.len_chars().is_in(CUT_LENGTHS))
-                .then(CUT_MIN_PREFIX)
-                .otherwise(MIN_PREFIX)
-            )
+            minimum = pl.when(whole & pl.col("t").str.ends_with(CUT_MARK)).then(CUT_MIN_PREFIX).otherwise(MIN_PREFIX)
             runs.append(
                 rest.lazy()
                 .filter(pl.col("tok").list.len() >= k)
@@ -460,6 +457,14 @@ def _match_texts(table: MerchantTable, texts: Any) -> Any:
         )
         found = pl.concat([found, truncated])
     return found.join(words, on="t", how="full", coalesce=True)
+
+
+def _text_key(text: Any) -> Any:
+    """A descriptor as it is matched (see :func:`match_categories`)."""
+    import polars as pl
+
+    folded = text.str.replace_all(r"\d{3,}", "000")
+    return pl.when(text.str.len_chars().is_in(CUT_LENGTHS)).then(folded + CUT_MARK).otherwise(folded)
 
 
 def _resolve(brands: tuple[Brand, ...], countries: frozenset[str] | None) -> str | None:
@@ -513,9 +518,14 @@ def match_categories(
         pl.concat([rows.lazy().select(t="p"), rows.lazy().select(t="m")])
         .drop_nulls()
         .unique()
-        .collect(engine="streaming")["t"]
+        .collect(engine="streaming")
     )
-    found = _match_texts(table, texts)
+    # Distinct texts are matched by their key: runs of three or more digits read as 000
+    # (store numbers make most descriptors unique, and every such run is a number token
+    # the matcher drops), marked when the text has a length networks cut names at.
+    texts = texts.with_columns(_text_key(pl.col("t")).alias("key"))
+    found = _match_texts(table, texts["key"].unique()).rename({"t": "key"})
+    found = texts.join(found, on="key").drop("key")
     # Per distinct text, what decides it: a salary word (rank 0), else the merchant it
     # names (1), else a rent word (2); its lookup key and category ('' where the country
     # decides). A row takes its payee's unless its memo's ranks before it.
@@ -545,35 +555,29 @@ def match_categories(
         pl.col("cur").str.strip_chars().str.to_uppercase(),
         "mcc",
     ).collect()
-    pairs = rows.filter(pl.col("category") == "").select("lookup", "cur").unique()
+    # Per (name, currency) once: a name of several brands is settled by the country; a
+    # short name of a brand known only abroad (ITM is a New Zealand hardware chain; in
+    # France ITM INTERMARCHE is groceries) is too weak to name the merchant.
+    short = list(table.local_short)
+    special = (pl.col("category") == "") | pl.col("lookup").is_in(short)
+    pairs = rows.filter(special).select("lookup", "cur", "category").unique(subset=["lookup", "cur"])
     if pairs.height:
-        settled = pairs.with_columns(
-            pl.Series(
-                "settled",
-                [_resolve(table.ambiguous[h], CURRENCY_COUNTRIES.get(c or "")) for h, c in pairs.iter_rows()],
-                dtype=pl.String,
-            )
+
+        def settle(lookup: str, cur: str | None, category: str) -> str | None:
+            countries = CURRENCY_COUNTRIES.get(cur or "")
+            if lookup in table.local_short and countries and not (table.local_short[lookup] & countries):
+                return None
+            return _resolve(table.ambiguous[lookup], countries) if category == "" else category
+
+        settled = pairs.select(
+            "lookup",
+            "cur",
+            pl.Series("settled", [settle(*r) for r in pairs.iter_rows()], dtype=pl.String),
+            pl.lit(True).alias("is_settled"),
         )
         rows = rows.join(settled, on=["lookup", "cur"], how="left", maintain_order="left", nulls_equal=True)
-        category = pl.when(pl.col("category") == "").then(pl.col("settled")).otherwise(pl.col("category"))
-        rows = rows.with_columns(category.alias("category"))
-    # A short name of a brand known only abroad (ITM is a New Zealand hardware chain; in
-    # France ITM INTERMARCHE is groceries) is too weak to name the merchant.
-    if table.local_short:
-        pairs = rows.filter(pl.col("lookup").is_in(list(table.local_short))).select("lookup", "cur").unique()
-        foreign = [
-            (h, c)
-            for h, c in pairs.iter_rows()
-            if CURRENCY_COUNTRIES.get(c or "") and not (table.local_short[h] & CURRENCY_COUNTRIES[c])
-        ]
-        if foreign:
-            drop = pl.DataFrame(foreign, schema={"lookup": pl.String, "cur": pl.String}, orient="row").with_columns(
-                pl.lit(True).alias("foreign")
-            )
-            rows = rows.join(drop, on=["lookup", "cur"], how="left", maintain_order="left", nulls_equal=True)
-            rows = rows.with_columns(
-                pl.when(pl.col("foreign")).then(None).otherwise(pl.col("category")).alias("category")
-            ).drop("foreign")
+        category = pl.when(pl.col("is_settled")).then(pl.col("settled")).otherwise(pl.col("category"))
+        rows = rows.with_columns(category.alias("category")).drop("settled", "is_settled")
     # Few distinct codes: each is read once.
     codes = rows["mcc"].drop_nulls().unique().to_list()
     by_code = {c: table.mcc.get(_mcc_code(c)) for c in codes}

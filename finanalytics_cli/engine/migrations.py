@@ -355,6 +355,13 @@ def m006_transactions_unkeyed(con: Any) -> None:
     )
 
 
+def m008_mcc(con: Any) -> None:
+    """A transaction keeps the merchant category code its file gave (OFX ``<SIC>``, an MCC
+    column): the built-in merchant knowledge reads it before the descriptor."""
+    con.execute("ALTER TABLE transactions ADD COLUMN mcc VARCHAR")
+    con.execute("ALTER TABLE superseded_transactions ADD COLUMN mcc VARCHAR")
+
+
 def m007_federated_rounds(con: Any) -> None:
     """The federated rounds this store sent an update to: a round (its nonce) gets one
     update only (a second with the same masks would reveal the difference of the two),
@@ -379,6 +386,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m005_planning", m005_planning),
     ("m006_transactions_unkeyed", m006_transactions_unkeyed),
     ("m007_federated_rounds", m007_federated_rounds),
+    ("m008_mcc", m008_mcc),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -141,3 +141,42 @@ def test_a_model_worse_than_the_fallback_is_not_promoted(cli: Any, sample_store:
         ).fetchone()[0]
         by_model = s.con.execute("SELECT count(*) FROM transactions WHERE category_source = 'model'").fetchone()[0]
     assert served == 0 and by_model == 0  # nothing was relabelled by a model
+
+
+def test_merchant_category_codes_from_the_file_decide(cli: Any, tmp_path: Path) -> None:
+    """An MCC column of a CSV, and OFX <SIC>, are stored with the row and categorise it
+    where the descriptor names no known brand."""
+    from tests.engine.ingest.ofx_fixtures import sgml_bank
+
+    card = tmp_path / "card.csv"
+    card.write_text(
+        "Date,Description,Amount,MCC\n"
+        "2026-01-03,JOES PLACE 123 BROOKLYN NY,-25.50,5812\n"
+        "2026-01-04,GAS N GO 7,-40.00,5541\n"
+        "2026-01-05,RANDOM LLC,-10.00,\n",
+        encoding="utf-8",
+    )
+    out = cli.json("import", str(card), "--account", "Card", "--currency", "USD")["data"]
+    assert out["files"][0]["layout"]["columns_used"]["mcc"] == "MCC"
+    ofx = tmp_path / "bank.ofx"
+    ofx.write_text(
+        sgml_bank(
+            "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240103<TRNAMT>-25.99<FITID>S1<SIC>5411<NAME>CORNER STORE 42\n"
+            "</STMTTRN>\n"
+            "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240104<TRNAMT>-3.20<FITID>S2<NAME>CORNER STORE 42\n</STMTTRN>\n"
+        ),
+        encoding="cp1252",
+    )
+    cli.json("import", str(ofx), "--account", "Bank")
+    with _store() as s:
+        got = {
+            (p, m): (c, src)
+            for p, m, c, src in s.con.execute(
+                "SELECT payee_raw, mcc, category, category_source FROM transactions"
+            ).fetchall()
+        }
+    assert got[("JOES PLACE 123 BROOKLYN NY", "5812")] == ("Dining", "merchant")
+    assert got[("GAS N GO 7", "5541")] == ("Transport/Fuel", "merchant")
+    assert got[("RANDOM LLC", None)] == (None, None)
+    assert got[("CORNER STORE 42", "5411")] == ("Groceries", "merchant")
+    assert got[("CORNER STORE 42", None)] == (None, None)  # the same shop without a code: nothing to go on

@@ -33,6 +33,7 @@ BATCH_SCHEMA = {
     "fitid": "String",
     "raw_row": "String",
     "category_label": "String",
+    "mcc": "String",
 }
 PENDING_WORDS = (
     r"(?i)pend|authori[sz]|\bhold\b|vorgemerkt|ausstehend|in bearbeitung|en attente|en cours|pendiente|"
@@ -220,6 +221,7 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
         (pl.col(layout.category_column).str.strip_chars() if layout.category_column else pl.lit(None, pl.String)).alias(
             "category_label"
         ),
+        (pl.col(layout.mcc_column).str.strip_chars() if layout.mcc_column else pl.lit(None, pl.String)).alias("mcc"),
         (
             pl.when(pl.col(layout.status_column).str.contains(CANCELLED_WORDS).fill_null(False))
             .then(pl.lit("cancelled"))

@@ -410,6 +410,7 @@ _ROLE_ATTRS = {
     "reference_id": "reference_column",
     "account": "account_column",
     "value_date": "value_date_column",
+    "mcc": "mcc_column",
 }
 
 

@@ -486,6 +486,7 @@ ROLE_NAMES: dict[str, list[str]] = {
         "szamlaszam",
         "tili",
     ],
+    "mcc": ["mcc", "mcc code", "merchant category code", "merchant category code (mcc)", "sic", "sic code"],
     "reference_id": [
         "transaction id",
         "id",
@@ -659,6 +660,7 @@ class CsvLayout:
     value_date_column: str | None = None
     fee_column: str | None = None  # a fee the amount does not include (the balance shows it)
     category_column: str | None = None  # the user's own categories, imported as labels
+    mcc_column: str | None = None  # ISO 18245 merchant category codes
     decimal: str = "."
     thousands: str | None = None
     currency: str | None = None
@@ -680,6 +682,7 @@ class CsvLayout:
                 "status",
                 "reference",
                 "account",
+                "mcc",
             )
             if getattr(self, f"{role}_column")
         }
@@ -718,6 +721,7 @@ class CsvLayout:
             "account_column",
             "value_date_column",
             "fee_column",
+            "mcc_column",
             "decimal",
             "thousands",
             "currency",

@@ -128,6 +128,7 @@ def batch_frame(rows: list[dict[str, Any]]) -> Any:
         "raw_row": pl.String,
         "category": pl.String,
         "category_source": pl.String,
+        "mcc": pl.String,
     }
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
@@ -158,9 +159,9 @@ _FINGERPRINT_COLUMNS = ("posted_date", "amount", "currency", "payee_raw", "payee
 _INSERT = f"""
     INSERT INTO transactions (tx_id, account_id, import_id, posted_date, amount, currency, payee_raw, merchant,
                               memo, category, category_source, fitid, fingerprint, occurrence, is_pending,
-                              balance, raw_row)
+                              balance, raw_row, mcc)
     SELECT $base + line_no, $account, $import, posted_date, amount, currency, payee_raw, merchant, memo,
-           category, category_source, fitid, {_FINGERPRINT}, occurrence, is_pending, balance, raw_row
+           category, category_source, fitid, {_FINGERPRINT}, occurrence, is_pending, balance, raw_row, mcc
     FROM fa_incoming
 """
 # The rows the store already has: same FITID, or same fingerprint and occurrence. Anti
@@ -226,7 +227,7 @@ def load_batch(con: Any, account_id: int, import_id: int | None, frame: Any, def
     stats = LoadStats(read=frame.height)
     if frame.height == 0:
         return stats
-    for col, dtype in (("category", pl.String), ("category_source", pl.String)):
+    for col, dtype in (("category", pl.String), ("category_source", pl.String), ("mcc", pl.String)):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(col))
     frame = frame.select(
@@ -242,6 +243,7 @@ def load_batch(con: Any, account_id: int, import_id: int | None, frame: Any, def
         "raw_row",
         "category",
         "category_source",
+        "mcc",
     )
     merchant, payee, memo = _texts(frame)
     # Identical rows are numbered in file order (occurrence), here rather than in SQL, so

@@ -379,6 +379,7 @@ def _transactions(st: Node, currency: str) -> tuple[list[dict[str, Any]], list[t
                 "payee_raw": name_ or memo,  # no NAME: the memo is all there is to say who
                 "memo": None if memo == name_ else memo,  # kept, unless it repeats NAME
                 "fitid": tr.value("FITID"),
+                "mcc": tr.value("SIC"),  # the merchant category code, where the bank gives it
                 "currency": tx_currency,
                 "balance": None,
                 "is_pending": False,

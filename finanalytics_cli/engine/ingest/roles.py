@@ -86,6 +86,7 @@ def _assigned(layout: Any) -> set[str]:
         layout.reference_column,
         layout.account_column,
         layout.value_date_column,
+        layout.mcc_column,
         *layout.memo_columns,
     )
     return {c for c in roles if c}

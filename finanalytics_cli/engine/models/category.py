@@ -641,7 +641,7 @@ def holdout_gate(store: Any, test: Any, model: CategoryModel, raw_test: RawFeatu
     hold-out of the user's labels, measured the same way on every row (a row left
     uncategorised counts as wrong), and is not worse than the model serving now (which may
     have seen these rows: the comparison favours it)."""
-    from finanalytics_cli.engine.categorize import builtin_categories, rule_categories, serves
+    from finanalytics_cli.engine.categorize import builtin_categories, rule_categories, served
     from finanalytics_cli.engine.models.registry import load_model, serving
 
     con = store.con
@@ -656,8 +656,8 @@ def holdout_gate(store: Any, test: Any, model: CategoryModel, raw_test: RawFeatu
             {c for c, n in getattr(m, "support_", {}).items() if n >= MIN_SUPPORT} if hasattr(m, "support_") else None
         )
         got = [
-            r or (p if serves(p, c, b, learned, threshold) else b)
-            for r, p, c, b in zip(rules, pred, conf, builtin, strict=True)
+            r or (p if ok else b)
+            for r, p, ok, b in zip(rules, pred, served(pred, conf, builtin, learned, threshold), builtin, strict=True)
         ]
         return round(sum(g == t for g, t in zip(got, truth, strict=True)) / len(truth), 4)
 
