@@ -22,13 +22,6 @@ MIN_CHANGED = 20
 CHANGED_SHARE = 0.10
 
 
-def _labels(con: Any) -> tuple[int, Any]:
-    n, newest = con.execute(
-        "SELECT count(*), max(labeled_at) FROM transactions WHERE category_source = 'user' AND category IS NOT NULL"
-    ).fetchone()
-    return int(n), newest
-
-
 def _state(con: Any) -> dict[str, Any] | None:
     row = con.execute("SELECT value FROM app_state WHERE key = ?", [STATE_KEY]).fetchone()
     return json.loads(row[0]) if row else None
@@ -36,24 +29,26 @@ def _state(con: Any) -> dict[str, Any] | None:
 
 def changed_labels(con: Any) -> tuple[int, int, int]:
     """(labels now, labels new or changed since the last attempt, labels at the last attempt)."""
-    total, _ = _labels(con)
+    total = con.execute(
+        "SELECT count(*) FROM transactions WHERE category_source = 'user' AND category IS NOT NULL"
+    ).fetchone()[0]
     state = _state(con)
     if state is None:
-        return total, total, 0
+        return int(total), int(total), 0
     changed = con.execute(
         "SELECT count(*) FROM transactions WHERE category_source = 'user' AND category IS NOT NULL "
         "AND (labeled_at IS NULL OR labeled_at > CAST(? AS TIMESTAMP))",
         [state["at"]],
     ).fetchone()[0]
     # Labels taken back (rows deleted or relabelled by rules) count too.
-    changed = max(int(changed), int(state["labels"]) - total)
-    return total, changed, int(state["labels"])
+    changed = max(int(changed), int(state["labels"]) - int(total))
+    return int(total), changed, int(state["labels"])
 
 
-def due(con: Any) -> bool:
+def due(total: int, changed: int, before: int) -> bool:
+    """Whether labels as :func:`changed_labels` counts them call for a new training."""
     from finanalytics_cli.engine.models.category import MIN_LABELS
 
-    total, changed, before = changed_labels(con)
     return total >= MIN_LABELS and changed >= max(MIN_CHANGED, CHANGED_SHARE * before)
 
 
@@ -65,9 +60,9 @@ def maybe_retrain(store: Any, recategorise: bool = True) -> dict[str, Any] | Non
     from finanalytics_cli.engine.models.registry import deploy
 
     con = store.con
-    if not due(con):
+    total, changed, before = changed_labels(con)
+    if not due(total, changed, before):
         return None
-    total, changed, _ = changed_labels(con)
     out: dict[str, Any] = {"labels": total, "labels_changed": changed, "trained": False, "deployed": False}
     with store.transaction():
         now = con.execute("SELECT CAST(current_timestamp AS TIMESTAMP)").fetchone()[0]

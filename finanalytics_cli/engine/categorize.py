@@ -13,17 +13,6 @@ DEFAULT_THRESHOLD = 0.5
 MERCHANT_SOURCE = "merchant"  # the built-in merchant table
 KEYWORD_SOURCE = "keyword"  # the built-in keyword rules
 BUILTIN = "merchant table and keyword rules"  # what categorises when no model serves
-REFUND = "Income/Refunds"
-
-
-def refund_categories() -> frozenset[str]:
-    """The merchant categories a credit from the merchant is a refund of: spending, not
-    savings (money back from a broker is no refund)."""
-    from finanalytics_cli.engine.taxonomy import taxonomy_rows
-
-    return frozenset(
-        n for n, _, _, kind in taxonomy_rows() if kind == "expense" and n.split("/")[0] != "Savings & investments"
-    )
 
 
 def served(
@@ -57,13 +46,8 @@ def builtin_categories(frame: Any) -> tuple[list[str | None], list[str | None]]:
     payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
     currencies = frame["currency"].to_list() if "currency" in frame.columns else None
     mccs = frame["mcc"].to_list() if "mcc" in frame.columns else None
-    merchant = match_categories(payees, memos, currencies, mccs)
-    if "amount" in frame.columns:  # money from a shop is a refund (AMZN MKTP US REFUND)
-        spend = refund_categories()
-        merchant = [
-            REFUND if m in spend and a is not None and a > 0 else m
-            for m, a in zip(merchant, frame["amount"].to_list(), strict=True)
-        ]
+    credits = (frame["amount"] > 0).to_list() if "amount" in frame.columns else None
+    merchant = match_categories(payees, memos, currencies, mccs, credits)
     rest = [i for i, m in enumerate(merchant) if m is None]  # the keyword rules only where the table is silent
     keywords = keyword_categories([payees[i] for i in rest], [memos[i] for i in rest])
     guesses = list(merchant)
@@ -272,7 +256,7 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
 
 def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeResult) -> None:
     """No model serves: the merchant table, then the keyword rules categorise the rows in
-    one UPDATE. The merchant table matches each distinct (payee, memo, currency) once; the
+    one UPDATE. The merchant table matches each distinct (payee, memo, currency, MCC, sign) once; the
     keyword rules run once per distinct text up to its digits (store and card numbers make
     most rows' text unique): no rule names a digit, and a run of digits read as one '0' is
     still a word character to ``\\b``, so every rule matches the folded text exactly when
@@ -290,7 +274,7 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
         params,
     )
     try:
-        distinct = con.execute("SELECT DISTINCT payee_raw, memo, currency, mcc FROM fa_kw_text").pl()
+        distinct = con.execute("SELECT DISTINCT payee_raw, memo, currency, mcc, credit FROM fa_kw_text").pl()
         merchant = distinct.with_columns(
             pl.Series(
                 "mcat",
@@ -299,6 +283,7 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
                     distinct["memo"].to_list(),
                     distinct["currency"].to_list(),
                     distinct["mcc"].to_list(),
+                    distinct["credit"].to_list(),
                 ),
                 dtype=pl.String,
             )
@@ -307,18 +292,16 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE fa_kw AS
-            SELECT k.tx_id,
-                   coalesce(CASE WHEN k.credit AND list_contains(?, m.mcat) THEN '{REFUND}' ELSE m.mcat END,
-                            c.category) AS category,
+            SELECT k.tx_id, coalesce(m.mcat, c.category) AS category,
                    CASE WHEN m.mcat IS NOT NULL THEN '{MERCHANT_SOURCE}' WHEN c.category IS NOT NULL
                         THEN '{KEYWORD_SOURCE}' END AS source
             FROM fa_kw_text k
             JOIN (SELECT x, {case} AS category FROM (SELECT DISTINCT x FROM fa_kw_text)) c USING (x)
             LEFT JOIN fa_merchant m ON m.payee_raw IS NOT DISTINCT FROM k.payee_raw
                  AND m.memo IS NOT DISTINCT FROM k.memo AND m.currency IS NOT DISTINCT FROM k.currency
-                 AND m.mcc IS NOT DISTINCT FROM k.mcc
+                 AND m.mcc IS NOT DISTINCT FROM k.mcc AND m.credit IS NOT DISTINCT FROM k.credit
             """,
-            [sorted(refund_categories()), *case_params],
+            case_params,
         )
         result.considered, result.by_merchant, result.by_keyword = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE source = '{MERCHANT_SOURCE}'), "

@@ -38,6 +38,7 @@ SHORT_LOCAL = 5  # a name this short, of a brand only known abroad, is no eviden
 CUT_MARK = "\x00"  # ends a text of one of the CUT_LENGTHS (the matcher reads it as a space)
 PREFIX_SHARE = 0.6  # ... when it is at least this share of that name
 WORLD = "*"
+REFUND = "Income/Refunds"  # the category of money back from a shop
 NOT_A_MERCHANT = "-"  # the category of names that are no merchant (banks): matched, then None
 
 EUROZONE = "at be cy de ee es fi fr gr hr ie it lt lu lv mt nl pt si sk".split()
@@ -489,16 +490,18 @@ def match_categories(
     memos: list[str | None],
     currencies: list[str | None] | None = None,
     mccs: list[str | None] | None = None,
+    credits: list[bool | None] | None = None,
 ) -> list[str | None]:
     """The built-in category of each row (a full taxonomy name such as 'Transport/Fuel')
     or None: the row's MCC when it is a known code, else a salary word anywhere in payee
     or memo, else the merchant the payee names, else the one the memo names, else a rent
     word. The account currency (ISO code) settles names that are different brands in
-    different countries; ``mccs`` are ISO 18245 codes ('5411')."""
+    different countries; ``mccs`` are ISO 18245 codes ('5411'). A row of ``credits``
+    (money in) from a shop is a refund (AMZN MKTP US REFUND): ``REFUND``."""
     import polars as pl
 
     n = len(payees)
-    for name, other in (("memos", memos), ("currencies", currencies), ("mccs", mccs)):
+    for name, other in (("memos", memos), ("currencies", currencies), ("mccs", mccs), ("credits", credits)):
         if other is not None and len(other) != n:
             raise ValueError(f"{name} has {len(other)} rows, payees {n}")
     if n == 0:
@@ -514,6 +517,7 @@ def match_categories(
             columns["mcc"] = [None if x is None else str(x) for x in mccs]
     rows = pl.DataFrame(columns, schema={k: pl.String for k in columns})
     rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(k) for k in ("cur", "mcc") if k not in columns)
+    rows = rows.with_columns(pl.Series("credit", credits if credits is not None else [None] * n, dtype=pl.Boolean))
     texts = (
         pl.concat([rows.lazy().select(t="p"), rows.lazy().select(t="m")])
         .drop_nulls()
@@ -554,6 +558,7 @@ def match_categories(
         pl.when(memo_first).then(pl.col("m_cat")).otherwise(pl.col("p_cat")).alias("category"),
         pl.col("cur").str.strip_chars().str.to_uppercase(),
         "mcc",
+        "credit",
     ).collect()
     # Per (name, currency) once: a name of several brands is settled by the country; a
     # short name of a brand known only abroad (ITM is a New Zealand hardware chain; in
@@ -583,12 +588,25 @@ def match_categories(
     by_code = {c: table.mcc.get(_mcc_code(c)) for c in codes}
     by_code = {c: cat for c, cat in by_code.items() if cat}
     by_mcc = pl.col("mcc").replace_strict(list(by_code), list(by_code.values()), default=None, return_dtype=pl.String)
-    out = rows.select(pl.coalesce(by_mcc, "category")).to_series()
+    category = pl.coalesce(by_mcc, "category")
+    refund = pl.col("credit").fill_null(False) & category.is_in(sorted(refund_categories()))
+    out = rows.select(pl.when(refund).then(pl.lit(REFUND)).otherwise(category)).to_series()
     # A million category names through a few distinct strings: from codes, not one by one.
     names = out.drop_nulls().unique().sort().to_list()
     codes = out.cast(pl.Enum(names)).to_physical().fill_null(len(names)).to_list()
     categories = [None if n == NOT_A_MERCHANT else n for n in names] + [None]
     return [categories[c] for c in codes]
+
+
+@functools.cache
+def refund_categories() -> frozenset[str]:
+    """The merchant categories a credit from the merchant is a refund of: spending, not
+    savings (money back from a broker is no refund)."""
+    from finanalytics_cli.engine.taxonomy import taxonomy_rows
+
+    return frozenset(
+        n for n, _, _, kind in taxonomy_rows() if kind == "expense" and n.split("/")[0] != "Savings & investments"
+    )
 
 
 def _mcc_code(text: str) -> str:

@@ -253,3 +253,10 @@ def test_extra_list_wins_over_nsi() -> None:
     assert one("DELTA 0062345678") == "Travel"
     extra = _build_module().read_extra(ROOT / "tools" / "merchant_extra.toml")
     assert len(extra) > 300
+
+
+def test_money_back_from_a_shop_is_a_refund() -> None:
+    got = match_categories(
+        ["AMZN MKTP US*2K3L45", "AMZN MKTP US*2K3L45", "ACME CORP PAYROLL"], [None] * 3, None, None, [False, True, True]
+    )
+    assert got == ["Shopping", "Income/Refunds", "Income/Salary"]  # income stays income
