@@ -9,7 +9,7 @@ libraries are imported (start-up is measured by ``benchmarks/cli_startup.py``):
 
 - train: ``train_category_classifier`` whole (features, hold-out, folds, final fit, register);
 - categorize 3,000: the 3,000 newest rows uncategorised, the model deployed;
-- categorize 1,000,000: ``categorize(everything=True)`` over the whole store.
+- categorize 1,000,000: ``categorize(everything=True)`` over the whole store (labels undone first).
 
 Targets (issue 18): train 3,000 labels <= 5 s, 100,000 <= 60 s; categorize 3,000 <= 1 s,
 1,000,000 <= 10 s.
@@ -124,6 +124,9 @@ def main() -> None:
         f"(target <= 1 s; model {r.by_model}, merchant table {r.by_merchant}, keyword {r.by_keyword}, "
         f"none {r.uncategorised})"
     )
+    # Every row, the labels too (as a store whose labels were all undone): a million rows
+    # through the deployed model, not the million minus the labels.
+    con.execute("UPDATE transactions SET category = NULL, category_source = NULL WHERE category_source = 'user'")
     t0 = time.perf_counter()
     r = categorize(store, everything=True)
     figures["categorize_all"] = time.perf_counter() - t0

@@ -90,10 +90,15 @@ def keyword_categories(payees: list[str | None], memos: list[str | None]) -> lis
     """``keyword_category`` for many rows at once: each rule is one vectorised regex pass
     over the distinct texts (a million rows with a store number each is ~800,000 distinct
     payees, 27 s through Python's re one by one)."""
-    import polars as pl
-
     if not payees:
         return []
+    return keyword_series(payees, memos).to_list()
+
+
+def keyword_series(payees: Any, memos: Any) -> Any:
+    """:func:`keyword_categories` of lists or polars String Series, as a polars Series."""
+    import polars as pl
+
     # Once per distinct text up to its digits: no rule names a digit, and a run of digits
     # read as one "0" is still a word character to \\b (tests/engine/test_keyword_rules.py).
     text = (
@@ -112,7 +117,7 @@ def keyword_categories(payees: list[str | None], memos: list[str | None]) -> lis
         guess = pl.when(pl.col("t").str.contains("(?i)" + pattern)).then(pl.lit(cat)).otherwise(guess)
     mapping = frame.with_columns(guess.alias("c"))
     joined = pl.DataFrame({"t": text}).join(mapping, on="t", how="left", maintain_order="left")
-    return joined["c"].to_list()
+    return joined["c"]
 
 
 def keyword_case_sql(text: str) -> tuple[str, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from finanalytics_cli.engine.categories import apply_rules, keyword_categories, keyword_category
+from finanalytics_cli.engine.categories import apply_rules, keyword_category, keyword_series
 from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput, ModelUnavailable
 
 MODEL_TYPE = "category_classifier"
@@ -15,47 +15,60 @@ KEYWORD_SOURCE = "keyword"  # the built-in keyword rules
 BUILTIN = "merchant table and keyword rules"  # what categorises when no model serves
 
 
-def served(
-    pred: list[str], conf: list[float], builtin: list[str | None], learned: set[str] | None, threshold: float
-) -> list[bool]:
+def served(pred: Any, conf: Any, builtin: Any, learned: set[str] | None, threshold: float) -> Any:
     """Per row, whether the model's guess is served or the row falls through to the next
     source: never a category it saw too few labels of, never against a built-in guess
     (merchant table, keyword rules) naming a category it never learned (rent is not Dining
     because the model only knows Dining: its vote against Housing is uninformed), never
     below the threshold. ``learned`` None: the model does not say (federated) and is
-    trusted."""
+    trusted. Lists or polars Series in, a polars Boolean Series out."""
+    import polars as pl
+
+    ok = pl.Series(conf, dtype=pl.Float64) >= threshold
     if learned is None:
-        return [c >= threshold for c in conf]
+        return ok
     tops = {c.split("/")[0] for c in learned}
-    known: dict[str | None, bool] = {None: True}  # a built-in guess's top-level category learned?
-    out = []
-    for p, c, b in zip(pred, conf, builtin, strict=True):
-        ok = known.get(b)
-        if ok is None:
-            ok = known[b] = b.split("/")[0] in tops
-        out.append(ok and c >= threshold and p in learned)
-    return out
+    guesses = pl.Series(builtin, dtype=pl.String)
+    informed = [g for g in guesses.drop_nulls().unique().to_list() if g.split("/")[0] in tops]
+    known = guesses.is_null() | guesses.is_in(informed)  # a built-in guess's top-level category learned?
+    return ok & pl.Series(pred, dtype=pl.String).is_in(sorted(learned)) & known
 
 
-def builtin_categories(frame: Any) -> tuple[list[str | None], list[str | None]]:
+def builtin_categories(frame: Any) -> tuple[Any, Any]:
     """The built-in knowledge's category of each row of a feature frame and where it came
-    from: the merchant table first (brands, MCCs, salary and rent words; the row's
-    currency settles brands that differ by country), then the keyword rules."""
-    from finanalytics_cli.engine.merchants import match_categories
+    from (polars String Series): the merchant table first (brands, MCCs, salary and rent
+    words; the row's currency settles brands that differ by country), then the keyword
+    rules (the frame's ``KEYWORD_COLUMN`` when it has one)."""
+    import polars as pl
 
-    payees, memos = frame["payee_raw"].to_list(), frame["memo"].to_list()
-    currencies = frame["currency"].to_list() if "currency" in frame.columns else None
-    mccs = frame["mcc"].to_list() if "mcc" in frame.columns else None
-    credits = (frame["amount"] > 0).to_list() if "amount" in frame.columns else None
-    merchant = match_categories(payees, memos, currencies, mccs, credits)
-    rest = [i for i, m in enumerate(merchant) if m is None]  # the keyword rules only where the table is silent
-    keywords = keyword_categories([payees[i] for i in rest], [memos[i] for i in rest])
-    guesses = list(merchant)
-    sources: list[str | None] = [MERCHANT_SOURCE if m else None for m in merchant]
-    for i, k in zip(rest, keywords, strict=True):
-        if k:
-            guesses[i], sources[i] = k, KEYWORD_SOURCE
-    return guesses, sources
+    from finanalytics_cli.engine.merchants import match_series
+    from finanalytics_cli.engine.models.category import KEYWORD_COLUMN
+
+    cols = frame.columns
+    merchant = match_series(
+        frame["payee_raw"],
+        frame["memo"],
+        frame["currency"] if "currency" in cols else None,
+        frame["mcc"] if "mcc" in cols else None,
+        frame["amount"] > 0 if "amount" in cols else None,
+    )
+    if KEYWORD_COLUMN in cols:
+        keywords = frame[KEYWORD_COLUMN]
+    else:  # the keyword rules only where the table is silent
+        rest = frame.filter(merchant.is_null())
+        keywords = pl.Series([None] * frame.height, dtype=pl.String).scatter(
+            merchant.is_null().arg_true(), keyword_series(rest["payee_raw"], rest["memo"])
+        )
+    both = pl.DataFrame({"m": merchant, "k": keywords}, schema={"m": pl.String, "k": pl.String})
+    out = both.select(
+        pl.coalesce("m", "k").alias("category"),
+        pl.when(pl.col("m").is_not_null())
+        .then(pl.lit(MERCHANT_SOURCE))
+        .when(pl.col("k").is_not_null())
+        .then(pl.lit(KEYWORD_SOURCE))
+        .alias("source"),
+    )
+    return out["category"], out["source"]
 
 
 def rule_categories(con: Any, frame: Any) -> list[str | None]:
@@ -166,75 +179,68 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         result.considered = frame.height
         if frame.height == 0:
             return result
-        labels: list[str | None] = [None] * frame.height
-        confs: list[float | None] = [None] * frame.height
-        sources: list[str | None] = [None] * frame.height
-        model_ids: list[int | None] = [None] * frame.height
-        tx_ids = frame["tx_id"].to_list()
+        import numpy as np
+        import polars as pl
+
+        from finanalytics_cli.engine.models.category import KEYWORD_COLUMN
+
+        n = frame.height
+        tx_ids = frame["tx_id"]
+        # the keyword rules' guess once: the models' feature and the built-in fallback share it
+        frame = frame.with_columns(keyword_series(frame["payee_raw"], frame["memo"]).alias(KEYWORD_COLUMN))
         builtin, builtin_src = builtin_categories(frame)
+        ok = pl.Series([False] * n, dtype=pl.Boolean)
+        pred_s = pl.Series([None] * n, dtype=pl.String)
+        conf_s = pl.Series([None] * n, dtype=pl.Float64)
+        row_model = pl.Series([None] * n, dtype=pl.Int32)
         if model is not None:
             try:
                 pred, conf = model.predict(frame)
-                canary_idx = set()
+                canary_mask = np.zeros(n, dtype=bool)
                 if canary is not None and route.canary:
-                    canary_idx = {i for i, t in enumerate(tx_ids) if routes_to_canary(t, route.canary[1])}
+                    pct = route.canary[1]
+                    canary_idx = [i for i, t in enumerate(tx_ids.to_list()) if routes_to_canary(t, pct)]
                     if canary_idx:
-                        sub = frame[sorted(canary_idx)]
-                        cpred, cconf = canary.predict(sub)
-                        for j, i in enumerate(sorted(canary_idx)):
+                        cpred, cconf = canary.predict(frame[canary_idx])
+                        pred, conf = list(pred), list(conf)
+                        for j, i in enumerate(canary_idx):
                             pred[i], conf[i] = cpred[j], cconf[j]
-                _record_predictions(
-                    con,
-                    tx_ids,
-                    pred,
-                    conf,
-                    [
-                        route.canary[0] if i in canary_idx and route.canary else route.production
-                        for i in range(frame.height)
-                    ],
-                    ["canary" if i in canary_idx else "production" for i in range(frame.height)],
-                    result.threshold,
-                )
-                learned = _learned_categories(model, canary)
-                ok = served(pred, conf, builtin, learned, result.threshold)
-                for i in range(frame.height):
-                    if ok[i]:
-                        labels[i], confs[i], sources[i] = pred[i], conf[i], "model"
-                        model_ids[i] = route.canary[0] if i in canary_idx and route.canary else route.production
-                        if i in canary_idx:
-                            result.by_canary += 1
-                        else:
-                            result.by_model += 1
+                        canary_mask[canary_idx] = True
+                pred_s = pl.Series(pred, dtype=pl.String)
+                conf_s = pl.Series(conf, dtype=pl.Float64)
+                to_canary = pl.Series(canary_mask)
+                row_model = pl.select(
+                    pl.when(pl.lit(to_canary))
+                    .then(pl.lit(result.canary_model_id, dtype=pl.Int32))
+                    .otherwise(pl.lit(route.production, dtype=pl.Int32))
+                ).to_series()
+                modes = pl.select(pl.when(pl.lit(to_canary)).then(pl.lit("canary")).otherwise(pl.lit("production")))
+                _record_predictions(con, tx_ids, pred_s, conf_s, row_model, modes.to_series(), result.threshold)
+                ok = served(pred_s, conf_s, builtin, _learned_categories(model, canary), result.threshold)
+                result.by_canary = int((ok & to_canary).sum())
+                result.by_model = int((ok & ~to_canary).sum())
             except AnalyticsError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a model that fails to predict falls back, and says so
+                ok = pl.Series([False] * n, dtype=pl.Boolean)
                 result.fallback = BUILTIN
                 result.notes.append(
                     f"the model failed to predict ({type(exc).__name__}); the built-in merchant table and keyword "
                     "rules used"
                 )
-        for i in range(frame.height):
-            if labels[i] is None:
-                if builtin[i]:
-                    labels[i], sources[i] = builtin[i], builtin_src[i]
-                    if builtin_src[i] == MERCHANT_SOURCE:
-                        result.by_merchant += 1
-                    else:
-                        result.by_keyword += 1
-                else:
-                    result.uncategorised += 1
-        import polars as pl
-
-        updates = pl.DataFrame(
-            {"tx_id": tx_ids, "category": labels, "source": sources, "confidence": confs, "model_id": model_ids},
-            schema={
-                "tx_id": pl.Int64,
-                "category": pl.String,
-                "source": pl.String,
-                "confidence": pl.Float64,
-                "model_id": pl.Int32,
-            },
+        columns = {"tx_id": tx_ids, "ok": ok, "pred": pred_s, "conf": conf_s, "mid": row_model}
+        rows = pl.DataFrame(columns | {"b": builtin, "bs": builtin_src})
+        updates = rows.select(
+            pl.col("tx_id").cast(pl.Int64),
+            pl.when("ok").then("pred").otherwise("b").alias("category"),
+            pl.when("ok").then(pl.lit("model")).otherwise("bs").alias("source"),
+            pl.when("ok").then("conf").alias("confidence"),
+            pl.when("ok").then("mid").cast(pl.Int32).alias("model_id"),
         )
+        fell = rows.filter(~pl.col("ok"))
+        result.by_merchant = int((fell["bs"] == MERCHANT_SOURCE).sum())
+        result.by_keyword = int((fell["bs"] == KEYWORD_SOURCE).sum())
+        result.uncategorised = int(fell["b"].is_null().sum())
         con.register("fa_cat_updates", updates.to_arrow())
         try:
             con.execute(
@@ -339,14 +345,15 @@ def _learned_categories(*models: Any) -> set[str] | None:
 
 def _record_predictions(
     con: Any,
-    tx_ids: list[int],
-    categories: list[str],
-    confidence: list[float],
-    model_ids: list[int | None],
-    modes: list[str],
+    tx_ids: Any,
+    categories: Any,
+    confidence: Any,
+    model_ids: Any,
+    modes: Any,
     threshold: float | None,
 ) -> None:
-    """Every prediction batch goes to ``model_predictions`` with its model and confidence."""
+    """Every prediction batch goes to ``model_predictions`` with its model and confidence
+    (columns as lists or polars Series)."""
     import polars as pl
 
     frame = pl.DataFrame(

@@ -500,17 +500,39 @@ def match_categories(
     (money in) from a shop is a refund (AMZN MKTP US REFUND): ``REFUND``."""
     import polars as pl
 
+    if len(payees) == 0:
+        return []
+    out = match_series(payees, memos, currencies, mccs, credits)
+    # A million category names through a few distinct strings: from codes, not one by one.
+    names = out.drop_nulls().unique().sort().to_list()
+    codes = out.cast(pl.Enum(names)).to_physical().fill_null(len(names)).to_list()
+    categories = [*names, None]
+    return [categories[c] for c in codes]
+
+
+def match_series(
+    payees: Any,
+    memos: Any,
+    currencies: Any = None,
+    mccs: Any = None,
+    credits: Any = None,
+) -> Any:
+    """:func:`match_categories` of lists or polars Series, as a polars String Series."""
+    import polars as pl
+
     n = len(payees)
     for name, other in (("memos", memos), ("currencies", currencies), ("mccs", mccs), ("credits", credits)):
         if other is not None and len(other) != n:
             raise ValueError(f"{name} has {len(other)} rows, payees {n}")
     if n == 0:
-        return []
+        return pl.Series([], dtype=pl.String)
     table = load_table()
     columns: dict[str, Any] = {"p": payees, "m": memos}
     if currencies is not None:
         columns["cur"] = currencies
-    if mccs is not None:
+    if isinstance(mccs, pl.Series):
+        columns["mcc"] = mccs.cast(pl.String)
+    elif mccs is not None:
         try:
             columns["mcc"] = pl.Series(mccs, dtype=pl.String)
         except TypeError:  # codes given as numbers
@@ -591,11 +613,7 @@ def match_categories(
     category = pl.coalesce(by_mcc, "category")
     refund = pl.col("credit").fill_null(False) & category.is_in(sorted(refund_categories()))
     out = rows.select(pl.when(refund).then(pl.lit(REFUND)).otherwise(category)).to_series()
-    # A million category names through a few distinct strings: from codes, not one by one.
-    names = out.drop_nulls().unique().sort().to_list()
-    codes = out.cast(pl.Enum(names)).to_physical().fill_null(len(names)).to_list()
-    categories = [None if n == NOT_A_MERCHANT else n for n in names] + [None]
-    return [categories[c] for c in codes]
+    return out.replace(NOT_A_MERCHANT, None).alias("category")
 
 
 @functools.cache

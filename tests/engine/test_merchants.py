@@ -260,3 +260,48 @@ def test_money_back_from_a_shop_is_a_refund() -> None:
         ["AMZN MKTP US*2K3L45", "AMZN MKTP US*2K3L45", "ACME CORP PAYROLL"], [None] * 3, None, None, [False, True, True]
     )
     assert got == ["Shopping", "Income/Refunds", "Income/Salary"]  # income stays income
+
+
+def test_series_and_list_forms_agree_and_builtin_falls_back_to_keywords() -> None:
+    """categorize passes polars Series (no list round trips); the answer is the list
+    form's, and the built-in guess is the merchant table's, else the keyword rules'."""
+    import polars as pl
+
+    from finanalytics_cli.engine.categorize import builtin_categories
+    from finanalytics_cli.engine.models.category import KEYWORD_COLUMN
+
+    payees = ["SHELL OIL 57442", "ZORBLAT 12", None, "ZZQX 99", "AMZN MKTP US*2K3L45"]
+    memos = [None, "MONTHLY SERVICE FEE", "NETFLIX.COM", None, None]
+    amounts = [-40.0, -5.0, -9.99, -1.0, 12.0]
+    frame = pl.DataFrame(
+        {
+            "payee_raw": payees,
+            "memo": memos,
+            "currency": ["USD"] * 5,
+            "mcc": [None, None, None, "5411", None],
+            "amount": amounts,
+        },
+        schema_overrides={"payee_raw": pl.String, "memo": pl.String, "mcc": pl.String},
+    )
+    listed = match_categories(payees, memos, ["USD"] * 5, [None, None, None, "5411", None], [a > 0 for a in amounts])
+    assert merchants.match_series(frame["payee_raw"], frame["memo"], frame["currency"], frame["mcc"]).len() == 5
+    guess, source = builtin_categories(frame)
+    assert listed == ["Transport/Fuel", None, "Subscriptions", "Groceries", "Income/Refunds"]
+    assert guess.to_list() == ["Transport/Fuel", "Fees & charges", "Subscriptions", "Groceries", "Income/Refunds"]
+    assert source.to_list() == ["merchant", "keyword", "merchant", "merchant", "merchant"]
+    # a keyword column computed once (as categorize does) gives the same answer
+    from finanalytics_cli.engine.categories import keyword_series
+
+    with_kw = frame.with_columns(keyword_series(frame["payee_raw"], frame["memo"]).alias(KEYWORD_COLUMN))
+    assert [s.to_list() for s in builtin_categories(with_kw)] == [guess.to_list(), source.to_list()]
+
+
+def test_served_refuses_unlearned_low_confidence_and_uninformed_votes() -> None:
+    from finanalytics_cli.engine.categorize import served
+
+    pred = ["Dining", "Dining", "Groceries", "Dining", "Dining"]
+    conf = [0.9, 0.4, 0.9, 0.9, 0.9]
+    builtin = [None, None, None, "Housing/Rent", "Dining"]
+    learned = {"Dining", "Transport/Fuel"}
+    assert served(pred, conf, builtin, learned, 0.5).to_list() == [True, False, False, False, True]
+    assert served(pred, conf, builtin, None, 0.5).to_list() == [True, False, True, True, True]

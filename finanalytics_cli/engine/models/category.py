@@ -66,8 +66,8 @@ def normalised_texts(frame: Any) -> Any:
     return frame.select(
         pl.concat_str([cols[0], pl.lit(" | "), cols[1], pl.lit(" | "), cols[2]])
         .str.to_lowercase()
-        .str.replace_all(r"\d+", " ")
-        .str.replace_all(r"[^\w&]+", " ")
+        # digits, then every run of non-word characters to one space: one regex pass
+        .str.replace_all(r"(?:[^\w&]|\d)+", " ")
         .str.strip_chars(" ")
         .alias("text")
     ).to_series()
@@ -83,14 +83,21 @@ class RawFeatures:
 
     counts: Any
     inverse: Any
-    cats: Any
+    cats: Any  # object array (for the one-hot encoder)
     nums: Any
+    cat_frame: Any  # the same categorical columns as a polars frame (fast lookups)
 
     def rows(self, start: int, stop: int) -> RawFeatures:
-        return RawFeatures(self.counts, self.inverse[start:stop], self.cats[start:stop], self.nums[start:stop])
+        return RawFeatures(
+            self.counts,
+            self.inverse[start:stop],
+            self.cats[start:stop],
+            self.nums[start:stop],
+            self.cat_frame.slice(start, stop - start),
+        )
 
     def take(self, idx: Any) -> RawFeatures:
-        return RawFeatures(self.counts, self.inverse[idx], self.cats[idx], self.nums[idx])
+        return RawFeatures(self.counts, self.inverse[idx], self.cats[idx], self.nums[idx], self.cat_frame[idx])
 
     def __len__(self) -> int:
         return len(self.inverse)
@@ -117,31 +124,41 @@ def _hashers(char_ngram_max: int) -> tuple[Any, Any]:
     return char, word
 
 
+KEYWORD_COLUMN = "keyword_guess"  # a feature frame's column with the keyword rules' guess, when computed already
+
+
 def raw_features(frame: Any, char_ngram_max: int = 5) -> RawFeatures:
     import numpy as np
     import polars as pl
     from scipy import sparse
 
-    from finanalytics_cli.engine.categories import keyword_categories
+    from finanalytics_cli.engine.categories import keyword_series
 
     texts = normalised_texts(frame)
-    inverse = (texts.rank("dense").cast(pl.Int64) - 1).to_numpy()  # rank of a text among the sorted distinct ones
-    distinct = texts.unique().sort().to_list()
+    distinct = texts.unique().sort()
+    # each row's index among the sorted distinct texts
+    inverse = texts.replace_strict(distinct, pl.int_range(distinct.len(), eager=True), return_dtype=pl.Int64)
+    inverse = inverse.to_numpy()
     char, word = _hashers(char_ngram_max)
-    counts = sparse.hstack([char.transform(distinct), word.transform(distinct)]).tocsr()
+    distinct_texts = distinct.to_list()
+    counts = sparse.hstack([char.transform(distinct_texts), word.transform(distinct_texts)]).tocsr()
     # The built-in keyword rule's guess is a feature too: with few labels the model
     # learns when to trust it.
-    keyword = [k or "-" for k in keyword_categories(frame["payee_raw"].to_list(), frame["memo"].to_list())]
-    cats = np.column_stack(
-        [
-            np.asarray([str(a) for a in frame["account_id"].to_list()], dtype=object),
-            np.asarray([str(c) for c in frame["currency"].to_list()], dtype=object),
-            np.asarray(keyword, dtype=object),
-        ]
-    ).reshape(-1, 3)
+    if KEYWORD_COLUMN in frame.columns:
+        keyword = frame[KEYWORD_COLUMN]
+    else:
+        keyword = keyword_series(frame["payee_raw"], frame["memo"])
+    cat_frame = pl.DataFrame(
+        {
+            "account": frame["account_id"].cast(pl.String).fill_null("None"),
+            "currency": frame["currency"].cast(pl.String).fill_null("None"),
+            "keyword": keyword.fill_null("-"),
+        }
+    )
+    cats = np.column_stack([cat_frame[c].to_numpy().astype(object) for c in cat_frame.columns]).reshape(-1, 3)
     nums = np.column_stack([frame[c].fill_null(0).to_numpy().astype(float) for c in NUMERIC]).reshape(-1, len(NUMERIC))
     nums[:, 4] = np.log1p(nums[:, 4])
-    return RawFeatures(counts, inverse.reshape(-1), cats, nums)
+    return RawFeatures(counts, inverse.reshape(-1), cats, nums, cat_frame)
 
 
 class CategoryModel:
@@ -154,6 +171,30 @@ class CategoryModel:
         self.params = params
         self.classes_: list[str] = []
         self.hashed = True
+
+    # -- storage ------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with the logistic weights sparse: of the 300,000 hashed n-gram columns
+        only those of the training texts are non-zero (SGD's L2 decay keeps a zero weight
+        zero), so the artifact loads in milliseconds instead of inflating 80 MB."""
+        import copy
+
+        import numpy as np
+        from scipy import sparse
+
+        state = self.__dict__.copy()
+        clf = state.get("clf")
+        coef = getattr(clf, "coef_", None)
+        if isinstance(coef, np.ndarray) and coef.ndim == 2:
+            clf = copy.copy(clf)
+            clf.coef_ = sparse.csr_matrix(coef)
+            state["clf"], state["sparse_coef"] = clf, True
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.pop("sparse_coef", False):
+            state["clf"].coef_ = state["clf"].coef_.toarray()
+        self.__dict__.update(state)
 
     # -- features -----------------------------------------------------------------
     def _matrix(self, frame: Any, fit: bool, raw: RawFeatures | None = None) -> Any:
@@ -179,32 +220,49 @@ class CategoryModel:
     def _linear_best(self, raw: RawFeatures, chunk: int = 200_000) -> tuple[Any, Any]:
         """The logistic model's best class and its probability per row, without building
         the row matrix: the text part of the score is computed once per distinct text, the
-        one-hot and numeric parts per row, in chunks (a million rows in seconds)."""
+        one-hot part is a row of weights looked up per category value, the numeric part per
+        row, in chunks (a million rows in about a second)."""
         import numpy as np
+        import polars as pl
+        from scipy import sparse
         from scipy.special import expit
 
         coef, intercept = self.clf.coef_, self.clf.intercept_
         n_text = self.tfidf.idf_.shape[0]
-        n_cat = sum(len(c) for c in self.onehot.categories_)
-        text_scores = self.tfidf.transform(raw.counts) @ coef[:, :n_text].T
-        text_scores = np.asarray(text_scores)
+        # Only the n-gram columns these texts have: a small product, not the whole weight matrix.
+        x = self.tfidf.transform(raw.counts).tocsr()
+        used = np.unique(x.indices)
+        x = sparse.csr_matrix((x.data, np.searchsorted(used, x.indices), x.indptr), shape=(x.shape[0], len(used)))
+        text_scores = np.asarray(x @ np.ascontiguousarray(coef[:, used].T))
+        # Per categorical column: each row's index among the encoder's categories (a value
+        # it never saw points at a row of zeros, as handle_unknown="ignore" encodes it).
+        lookups, offset = [], n_text
+        for j, values in enumerate(self.onehot.categories_):
+            weights = np.vstack([coef[:, offset : offset + len(values)].T, np.zeros((1, coef.shape[0]))])
+            offset += len(values)
+            codes = raw.cat_frame.to_series(j).replace_strict(
+                [str(v) for v in values], list(range(len(values))), default=len(values), return_dtype=pl.Int64
+            )
+            lookups.append((weights, codes.to_numpy()))
         best = np.empty(len(raw), dtype=np.int64)
         proba = np.empty(len(raw))
         for lo in range(0, len(raw), chunk):
             hi = min(len(raw), lo + chunk)
             part = raw.rows(lo, hi)
             d = text_scores[part.inverse]
-            d += self.onehot.transform(part.cats) @ coef[:, n_text : n_text + n_cat].T
-            d += self.scaler.transform(part.nums) @ coef[:, n_text + n_cat :].T
+            for weights, codes in lookups:
+                d += weights[codes[lo:hi]]
+            d += self.scaler.transform(part.nums) @ coef[:, offset:].T
             d += intercept
             if coef.shape[0] == 1:  # two classes: one decision function
                 p1 = expit(d[:, 0])
-                p = np.column_stack([1 - p1, p1])
+                best[lo:hi] = p1 > 0.5
+                proba[lo:hi] = np.where(p1 > 0.5, p1, 1 - p1)
             else:  # one-vs-rest probabilities, normalised (what SGDClassifier.predict_proba does)
-                p = expit(d)
-                p /= p.sum(axis=1, keepdims=True)
-            best[lo:hi] = p.argmax(axis=1)
-            proba[lo:hi] = p[np.arange(hi - lo), best[lo:hi]]
+                e = expit(d, out=d)
+                top = e.argmax(axis=1)  # of the probabilities, as predict_proba's (ties alike)
+                best[lo:hi] = top
+                proba[lo:hi] = e[np.arange(hi - lo), top] / e.sum(axis=1)
         return best, proba
 
     def _legacy_matrix(self, frame: Any) -> Any:

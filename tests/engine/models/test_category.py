@@ -285,6 +285,14 @@ def test_fast_linear_scoring_equals_the_classifiers_own_probabilities(sample_sto
     assert frame.height > 2000
     assert (proba.argmax(axis=1) == best).all()
     assert np.abs(proba.max(axis=1) - conf).max() < 1e-9
+    # Stored with its weights sparse, the model comes back with exactly the same weights.
+    import pickle
+
+    blob = pickle.dumps(model)
+    again = pickle.loads(blob)
+    assert isinstance(again.clf.coef_, np.ndarray) and (again.clf.coef_ == model.clf.coef_).all()
+    assert len(blob) < model.clf.coef_.nbytes / 10
+    assert again.predict(frame) == model.predict(frame)
 
 
 def test_training_sample_keeps_each_merchants_weight() -> None:
