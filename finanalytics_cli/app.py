@@ -363,6 +363,11 @@ class _NoPandasForDuckDB:
 
 def main() -> None:
     """Console-script entry point."""
+    # polars' allocator (jemalloc) gives freed pages back to the system after 0.2 s instead
+    # of 10 s: a million-row import no longer carries the parsing's memory into its
+    # categorisation (peak 1,216 MB -> 843 MB for about 0.2 s; 0 ms would be 807 MB for
+    # 0.8 s). Set before polars loads; a setting of the user's own wins.
+    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:200,muzzy_decay_ms:0")
     if os.environ.get("FINANALYTICS_DUCKDB_PANDAS") != "1":
         sys.meta_path.insert(0, _NoPandasForDuckDB())
     app(prog_name="finanalytics")

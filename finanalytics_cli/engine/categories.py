@@ -120,13 +120,6 @@ def keyword_series(payees: Any, memos: Any) -> Any:
     return joined["c"]
 
 
-def keyword_case_sql(text: str) -> tuple[str, list[str]]:
-    """The keyword rules as one SQL CASE over the expression ``text`` (DuckDB's RE2 agrees
-    with Python's re on these patterns: the tests compare them), and its parameters."""
-    sql = "CASE " + " ".join("WHEN regexp_matches(" + text + ", ?) THEN ?" for _ in KEYWORD_RULES) + " END"
-    return sql, [x for pattern, cat in KEYWORD_RULES for x in ("(?i)" + pattern, cat)]
-
-
 def category_names(con: Any) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM categories ORDER BY name").fetchall()]
 

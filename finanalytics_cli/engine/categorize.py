@@ -13,6 +13,7 @@ DEFAULT_THRESHOLD = 0.5
 MERCHANT_SOURCE = "merchant"  # the built-in merchant table
 KEYWORD_SOURCE = "keyword"  # the built-in keyword rules
 BUILTIN = "merchant table and keyword rules"  # what categorises when no model serves
+BATCH_ROWS = 200_000  # rows the built-in knowledge matches at a time
 
 
 def served(pred: Any, conf: Any, builtin: Any, learned: set[str] | None, threshold: float) -> Any:
@@ -261,59 +262,29 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
 
 
 def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeResult) -> None:
-    """No model serves: the merchant table, then the keyword rules categorise the rows in
-    one UPDATE. The merchant table matches each distinct (payee, memo, currency, MCC, sign) once; the
-    keyword rules run once per distinct text up to its digits (store and card numbers make
-    most rows' text unique): no rule names a digit, and a run of digits read as one '0' is
-    still a word character to ``\\b``, so every rule matches the folded text exactly when
-    the raw one."""
+    """No model serves: the merchant table, then the keyword rules categorise the rows
+    (:func:`builtin_categories`, each distinct descriptor matched once up to its store
+    numbers), written back in one UPDATE."""
     import polars as pl
 
-    from finanalytics_cli.engine.categories import keyword_case_sql
-    from finanalytics_cli.engine.merchants import match_categories
-
-    text = "regexp_replace(coalesce(t.payee_raw, '') || ' ' || coalesce(t.memo, ''), '[0-9]+', '0', 'g')"
-    case, case_params = keyword_case_sql("x")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE fa_kw_text AS SELECT t.tx_id, {text} AS x, t.payee_raw, t.memo, t.currency, "
-        f"t.mcc, t.amount > 0 AS credit FROM transactions t WHERE {where}",
+    frame = con.execute(
+        "SELECT t.tx_id, t.payee_raw, t.memo, t.currency, t.mcc, CAST(sign(t.amount) AS DOUBLE) AS amount "
+        f"FROM transactions t WHERE {where}",
         params,
-    )
+    ).pl()
+    result.considered = frame.height
+    if frame.height == 0:
+        return
+    # In slices: the matcher's intermediate columns stay a slice's, not a million rows'.
+    parts = [builtin_categories(frame.slice(lo, BATCH_ROWS)) for lo in range(0, frame.height, BATCH_ROWS)]
+    guess = pl.concat([g for g, _ in parts])
+    source = pl.concat([s for _, s in parts])
+    updates = pl.DataFrame({"tx_id": frame["tx_id"], "category": guess, "source": source})
+    result.by_merchant = int((updates["source"] == MERCHANT_SOURCE).sum())
+    result.by_keyword = int((updates["source"] == KEYWORD_SOURCE).sum())
+    result.uncategorised = result.considered - result.by_merchant - result.by_keyword
+    con.register("fa_kw", updates.to_arrow())
     try:
-        distinct = con.execute("SELECT DISTINCT payee_raw, memo, currency, mcc, credit FROM fa_kw_text").pl()
-        merchant = distinct.with_columns(
-            pl.Series(
-                "mcat",
-                match_categories(
-                    distinct["payee_raw"].to_list(),
-                    distinct["memo"].to_list(),
-                    distinct["currency"].to_list(),
-                    distinct["mcc"].to_list(),
-                    distinct["credit"].to_list(),
-                ),
-                dtype=pl.String,
-            )
-        )
-        con.register("fa_merchant", merchant)
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE fa_kw AS
-            SELECT k.tx_id, coalesce(m.mcat, c.category) AS category,
-                   CASE WHEN m.mcat IS NOT NULL THEN '{MERCHANT_SOURCE}' WHEN c.category IS NOT NULL
-                        THEN '{KEYWORD_SOURCE}' END AS source
-            FROM fa_kw_text k
-            JOIN (SELECT x, {case} AS category FROM (SELECT DISTINCT x FROM fa_kw_text)) c USING (x)
-            LEFT JOIN fa_merchant m ON m.payee_raw IS NOT DISTINCT FROM k.payee_raw
-                 AND m.memo IS NOT DISTINCT FROM k.memo AND m.currency IS NOT DISTINCT FROM k.currency
-                 AND m.mcc IS NOT DISTINCT FROM k.mcc AND m.credit IS NOT DISTINCT FROM k.credit
-            """,
-            case_params,
-        )
-        result.considered, result.by_merchant, result.by_keyword = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE source = '{MERCHANT_SOURCE}'), "
-            f"count(*) FILTER (WHERE source = '{KEYWORD_SOURCE}') FROM fa_kw"
-        ).fetchone()
-        result.uncategorised = result.considered - result.by_merchant - result.by_keyword
         con.execute(
             """
             UPDATE transactions SET category = k.category, category_source = k.source,
@@ -322,9 +293,7 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
             """
         )
     finally:
-        con.execute("DROP TABLE IF EXISTS temp.fa_kw")
-        con.execute("DROP TABLE IF EXISTS temp.fa_kw_text")
-        con.unregister("fa_merchant")
+        con.unregister("fa_kw")
 
 
 def _learned_categories(*models: Any) -> set[str] | None:

@@ -540,24 +540,19 @@ def match_series(
     rows = pl.DataFrame(columns, schema={k: pl.String for k in columns})
     rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(k) for k in ("cur", "mcc") if k not in columns)
     rows = rows.with_columns(pl.Series("credit", credits if credits is not None else [None] * n, dtype=pl.Boolean))
-    texts = (
-        pl.concat([rows.lazy().select(t="p"), rows.lazy().select(t="m")])
-        .drop_nulls()
-        .unique()
-        .collect(engine="streaming")
-    )
-    # Distinct texts are matched by their key: runs of three or more digits read as 000
-    # (store numbers make most descriptors unique, and every such run is a number token
-    # the matcher drops), marked when the text has a length networks cut names at.
-    texts = texts.with_columns(_text_key(pl.col("t")).alias("key"))
-    found = _match_texts(table, texts["key"].unique()).rename({"t": "key"})
-    found = texts.join(found, on="key").drop("key")
-    # Per distinct text, what decides it: a salary word (rank 0), else the merchant it
+    # Texts are matched by their key: runs of three or more digits read as 000 (store
+    # numbers make most descriptors unique, and every such run is a number token the
+    # matcher drops), marked when the text has a length networks cut names at. Each row's
+    # key is computed in one vectorised pass; the matcher sees each distinct key once.
+    rows = rows.with_columns(_text_key(pl.col("p")).alias("pk"), _text_key(pl.col("m")).alias("mk"))
+    keys = pl.concat([rows["pk"], rows["mk"]]).drop_nulls().unique()
+    found = _match_texts(table, keys).rename({"t": "key"})
+    # Per distinct key, what decides it: a salary word (rank 0), else the merchant it
     # names (1), else a rent word (2); its lookup key and category ('' where the country
     # decides). A row takes its payee's unless its memo's ranks before it.
     kinds = ("first", "hit", "last")
     decided = found.select(
-        "t",
+        "key",
         pl.coalesce(
             *(pl.when(pl.col(k).is_not_null()).then(pl.lit(i, dtype=pl.UInt8)) for i, k in enumerate(kinds))
         ).alias("rank"),
@@ -568,9 +563,9 @@ def match_series(
     for col in ("p", "m"):
         lazy = lazy.join(
             decided.lazy().rename(
-                {"t": col, "rank": f"{col}_rank", "lookup": f"{col}_lookup", "category": f"{col}_cat"}
+                {"key": f"{col}k", "rank": f"{col}_rank", "lookup": f"{col}_lookup", "category": f"{col}_cat"}
             ),
-            on=col,
+            on=f"{col}k",
             how="left",
             maintain_order="left",
         )
