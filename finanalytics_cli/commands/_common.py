@@ -28,6 +28,28 @@ def interactive_passphrase(prompt: str, confirm: bool) -> str | None:
     return first or None
 
 
+def on_terminal() -> bool:
+    """Whether a person can be asked: standard input and error are a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def go_ahead(what: str, yes: bool, command: str) -> None:
+    """A destructive step (``what``: "delete 1,188 transactions before 2025-01-01") goes
+    ahead with --yes, or when the person at the terminal answers yes; elsewhere (a script,
+    cron, a pipe) it is refused and nothing changes."""
+    from finanalytics_cli.engine.errors import InvalidInput
+
+    if yes:
+        return
+    if on_terminal():
+        import typer
+
+        if typer.confirm(f"{command} will {what}. Go ahead?", default=False, err=True):
+            return
+        raise InvalidInput(f"{command}: not confirmed; nothing was changed")
+    raise InvalidInput(f"{command} would {what}; nothing was changed: add --yes (or --dry-run to see it first)")
+
+
 MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 
 

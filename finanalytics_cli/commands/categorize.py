@@ -133,13 +133,31 @@ def rules_list() -> None:
 
 
 @rules_app.command("rm")
-def rules_rm(rule_id: int = typer.Argument(..., metavar="RULE_ID")) -> None:
-    """Remove a rule; what it categorised is categorised again by `categorize`.
+def rules_rm(
+    rule_id: int = typer.Argument(..., metavar="RULE_ID"),
+    yes: bool = typer.Option(False, "--yes", help="Remove it without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the rule and what it categorised; change nothing."),
+) -> None:
+    """Remove a rule; what it categorised is categorised again by `categorize` (asks first on
+    a terminal, needs --yes elsewhere).
 
-    Example: finanalytics rules rm 3
+    Example: finanalytics rules rm 3 --dry-run
     """
-    from finanalytics_cli.engine.categories import remove_rule
+    from finanalytics_cli.commands._common import go_ahead
+    from finanalytics_cli.engine.categories import RULE, find_rule, remove_rule
 
-    with open_store() as store, store.transaction():
-        rule = remove_rule(store.con, rule_id)
-    emit(Result("rules rm", {"removed": rule}))
+    with open_store(readonly=dry_run) as store:
+        rule = find_rule(store.con, rule_id)
+        used = store.con.execute(
+            "SELECT count(*) FROM transactions WHERE category_source = ?", [f"{RULE}:{rule_id}"]
+        ).fetchone()[0]
+        data = {"rule": rule, "transactions_recategorised": int(used)}
+        what = f"remove rule {rule_id} ({rule.pattern!r} -> {rule.category}), which categorised {used} transactions"
+        if dry_run:
+            message(f"Would {what} (dry run).")
+            emit(Result("rules rm", data, meta={"dry_run": True}))
+            return
+        go_ahead(what, yes, f"rules rm {rule_id}")
+        with store.transaction():
+            remove_rule(store.con, rule_id)
+    emit(Result("rules rm", {"removed": rule, "transactions_recategorised": int(used)}, meta={"dry_run": False}))

@@ -55,7 +55,10 @@ def import_command(
     save_map: str = typer.Option(
         None, "--save-map", help="Remember this file's CSV layout under NAME for the account."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Parse and check everything, store nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Parse and check everything, store nothing (with `undo`: show what it removes)."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="With `import undo`: remove without asking."),
     strict: bool = typer.Option(False, "--strict", help="Refuse a whole file if any row is rejected."),
     category_column: str = typer.Option(
         None,
@@ -84,7 +87,7 @@ def import_command(
     if paths_ and paths_[0] == "undo":
         if len(paths_) != 2 or not paths_[1].isdigit():
             raise typer.BadParameter("usage: finanalytics import undo IMPORT_ID (see `finanalytics import list`)")
-        return _undo(int(paths_[1]))
+        return _undo(int(paths_[1]), dry_run, yes)
     from finanalytics_cli.engine.ingest import ImportOptions, import_sources, sources_from_paths
 
     sources = sources_from_paths(paths_, stdin=sys.stdin.buffer if "-" in paths_ else None)
@@ -214,10 +217,21 @@ def _list_imports() -> None:
     emit(Result("import list", rows, title="Imports"))
 
 
-def _undo(import_id: int) -> None:
+def _undo(import_id: int, dry_run: bool, yes: bool) -> None:
+    """Undo an import: --dry-run shows what goes; it asks first on a terminal, needs --yes elsewhere."""
+    from finanalytics_cli.commands._common import go_ahead
     from finanalytics_cli.engine.ingest import undo_import
 
-    with open_store() as store:
+    with open_store(readonly=dry_run) as store:
+        plan: dict[str, Any] = undo_import(store, import_id, dry_run=True)
+        labels = f", {plan['labels_removed']} of them labelled by you" if plan["labels_removed"] else ""
+        what = f"remove {plan['transactions_removed']} transactions of {plan['file']}{labels}"
+        if dry_run:
+            message(f"Import {import_id} undo would {what} (dry run).")
+            emit(Result("import undo", plan, meta={"dry_run": True}))
+            return
+        if plan["transactions_removed"]:
+            go_ahead(what, yes, f"import undo {import_id}")
         data: dict[str, Any] = undo_import(store, import_id)
     message(f"Import {import_id} undone: {data['transactions_removed']} transaction(s) removed.")
-    emit(Result("import undo", data))
+    emit(Result("import undo", data, meta={"dry_run": False}))

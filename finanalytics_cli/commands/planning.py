@@ -75,17 +75,30 @@ def goals_list() -> None:
 
 
 @goals_app.command("rm")
-def goals_rm(name: str = typer.Argument(..., help="The goal's name.")) -> None:
-    """Remove a goal.
+def goals_rm(
+    name: str = typer.Argument(..., help="The goal's name."),
+    yes: bool = typer.Option(False, "--yes", help="Remove it without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the goal; change nothing."),
+) -> None:
+    """Remove a goal (asks first on a terminal, needs --yes elsewhere).
 
-    Example: finanalytics goals rm "Trip"
+    Example: finanalytics goals rm "Trip" --yes
     """
-    from finanalytics_cli.engine.goals import remove_goal
+    from finanalytics_cli.commands._common import go_ahead
+    from finanalytics_cli.engine.goals import find_goal, remove_goal
+    from finanalytics_cli.engine.review import shell_quote
 
-    with open_store() as store, store.transaction():
-        g = remove_goal(store.con, name)
+    with open_store(readonly=dry_run) as store:
+        g = find_goal(store.con, name)
+        if dry_run:
+            message(f"Would remove goal {g.name!r} (dry run).")
+            emit(Result("goals rm", _goal_row(g), meta={"dry_run": True}))
+            return
+        go_ahead(f"remove goal {g.name!r}", yes, f"goals rm {shell_quote(g.name)}")
+        with store.transaction():
+            g = remove_goal(store.con, name)
     message(f"Removed goal {g.name!r}.")
-    emit(Result("goals rm", _goal_row(g)))
+    emit(Result("goals rm", _goal_row(g), meta={"dry_run": False}))
 
 
 @goals_app.command("progress")

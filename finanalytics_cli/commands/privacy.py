@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_date, parse_period, paths
+from finanalytics_cli.commands._common import go_ahead, open_store, parse_date, parse_period, paths
 from finanalytics_cli.output import Result, emit, message
 
 privacy_app = typer.Typer(help="Differential privacy: the budget and its ledger.", no_args_is_help=True)
@@ -107,57 +107,124 @@ def audit_verify() -> None:
 @retention_app.command("set")
 def retention_set(
     period: str = typer.Argument(..., help="e.g. 7y, 18m or 400d."),
-    yes: bool = typer.Option(False, "--yes", help="Delete the transactions older than that now."),
+    yes: bool = typer.Option(False, "--yes", help="Delete the transactions older than that without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted; change nothing."),
 ) -> None:
     """Keep transactions for this long; older ones are deleted now and on every later write.
 
-    Deleting transactions asks for --yes ("1d" for "1y" would empty the store).
+    Deleting transactions asks first on a terminal and needs --yes elsewhere ("1d" for
+    "1y" would empty the store); --dry-run shows how many would go.
 
-    Example: finanalytics data retention set 7y --yes
+    Example: finanalytics data retention set 7y --dry-run
+    """
+    import datetime as dt
+
+    from finanalytics_cli.privacy.audit import append
+    from finanalytics_cli.privacy.retention import (
+        cutoff,
+        enforce_retention,
+        parse_duration,
+        retention_status,
+        set_retention,
+    )
+
+    n, unit = parse_duration(period)
+    keeps_from = cutoff(n, unit, dt.date.today())
+    with open_store(readonly=dry_run) as store:
+        doomed = _count_before(store.con, keeps_from)
+        if dry_run:
+            message(f"Would keep transactions from {keeps_from} on and delete {doomed} older ones (dry run).")
+            emit(
+                Result(
+                    "data retention set",
+                    {"period": f"{n}{unit}", "keeps_from": keeps_from, "would_delete": {"transactions": doomed}},
+                    meta={"dry_run": True},
+                )
+            )
+            return
+        if doomed:
+            go_ahead(f"delete {doomed} transactions before {keeps_from}", yes, f"data retention set {period}")
+        with store.transaction():
+            set_retention(store.con, period)
+            counts = enforce_retention(store.con) or {"transactions": 0}
+            append(store.con, "retention_set", {"retention": period, "deleted": counts["transactions"]})
+            status = retention_status(store.con)
+    message(f"Keeping transactions from {status['keeps_from']} on; {counts['transactions']} older ones deleted.")
+    emit(Result("data retention set", {**status, "deleted": counts}, meta={"dry_run": False}))
+
+
+@retention_app.command("show")
+def retention_show() -> None:
+    """The retention period in force, if any, and the first day it keeps.
+
+    Example: finanalytics data retention show
+    """
+    from finanalytics_cli.privacy.retention import retention_status
+
+    with open_store(readonly=True) as store:
+        status = retention_status(store.con)
+        oldest = store.con.execute("SELECT min(posted_date) FROM transactions").fetchone()[0]
+    if status["period"] is None:
+        message("No retention period: transactions are kept until you delete them.")
+    else:
+        message(f"Transactions are kept for {status['period']}: from {status['keeps_from']} on.")
+    emit(Result("data retention show", {**status, "oldest_transaction": oldest}))
+
+
+@retention_app.command("unset")
+def retention_unset() -> None:
+    """Stop deleting old transactions (nothing already deleted comes back).
+
+    Example: finanalytics data retention unset
     """
     from finanalytics_cli.privacy.audit import append
-    from finanalytics_cli.privacy.retention import enforce_retention, retention_status, set_retention
+    from finanalytics_cli.privacy.retention import retention_status, unset_retention
 
     with open_store() as store, store.transaction():
-        set_retention(store.con, period)
-        _confirm_deletion(store.con, retention_status(store.con)["keeps_from"], yes, f"data retention set {period}")
-        counts = enforce_retention(store.con) or {"transactions": 0}
-        append(store.con, "retention_set", {"retention": period, "deleted": counts["transactions"]})
-        status = retention_status(store.con)
-    message(f"Keeping transactions from {status['keeps_from']} on; {counts['transactions']} older ones deleted.")
-    emit(Result("data retention set", {**status, "deleted": counts}))
+        before = retention_status(store.con)["period"]
+        unset_retention(store.con)
+        append(store.con, "retention_unset", {"retention": before})
+    message(
+        f"Retention period {before} removed: transactions are kept until you delete them."
+        if before
+        else "There was no retention period."
+    )
+    emit(Result("data retention unset", {"period": None, "was": before}))
 
 
 @data_app.command("purge")
 def data_purge(
     before: str = typer.Option(..., "--before", help="Delete transactions before this date."),
-    yes: bool = typer.Option(False, "--yes", help="Really delete them."),
+    yes: bool = typer.Option(False, "--yes", help="Delete them without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted; change nothing."),
 ) -> None:
-    """Delete every transaction before a date, with its features and predictions (asks for --yes).
+    """Delete every transaction before a date, with its features and predictions (asks first
+    on a terminal, needs --yes elsewhere; --dry-run shows how many).
 
-    Example: finanalytics data purge --before 2020-01-01 --yes
+    Example: finanalytics data purge --before 2020-01-01 --dry-run
     """
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.retention import purge_before
 
     date = parse_date(before, "--before")
-    with open_store() as store, store.transaction():
-        _confirm_deletion(store.con, date, yes, f"data purge --before {date}")
-        counts = purge_before(store.con, date)
-        append(store.con, "purge", {"before": str(date), "deleted": counts["transactions"]})
+    with open_store(readonly=dry_run) as store:
+        doomed = _count_before(store.con, date)
+        if dry_run:
+            message(f"Would delete {doomed} transactions before {date} (dry run).")
+            data = {"before": date, "would_delete": {"transactions": doomed}}
+            emit(Result("data purge", data, meta={"dry_run": True}))
+            return
+        if doomed:
+            go_ahead(f"delete {doomed} transactions before {date}", yes, f"data purge --before {date}")
+        with store.transaction():
+            counts = purge_before(store.con, date)
+            append(store.con, "purge", {"before": str(date), "deleted": counts["transactions"]})
     message(f"Deleted {counts['transactions']} transactions before {date}.")
-    emit(Result("data purge", {"before": date, "deleted": counts}))
+    emit(Result("data purge", {"before": date, "deleted": counts}, meta={"dry_run": False}))
 
 
-def _confirm_deletion(con: object, before: object, yes: bool, command: str) -> None:
-    """Deleting transactions is refused (nothing changes) without --yes, saying how many."""
-    from finanalytics_cli.engine.errors import InvalidInput
-
-    if before is None or yes:
-        return
-    n = con.execute("SELECT count(*) FROM transactions WHERE posted_date < ?", [before]).fetchone()[0]  # type: ignore[attr-defined]
-    if n:
-        raise InvalidInput(f"{command} would delete {n} transactions (before {before}); nothing was changed: add --yes")
+def _count_before(con: object, before: object) -> int:
+    return int(con.execute("SELECT count(*) FROM transactions WHERE posted_date < ?", [before]).fetchone()[0])  # type: ignore[attr-defined]
 
 
 @data_app.command("forget")

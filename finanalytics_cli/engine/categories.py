@@ -241,10 +241,15 @@ def list_rules(con: Any) -> list[Rule]:
     ]
 
 
-def remove_rule(con: Any, rule_id: int) -> Rule:
+def find_rule(con: Any, rule_id: int) -> Rule:
     rules = {r.rule_id: r for r in list_rules(con)}
     if rule_id not in rules:
         raise InvalidInput(f"there is no rule {rule_id} (see `finanalytics rules list`)")
+    return rules[rule_id]
+
+
+def remove_rule(con: Any, rule_id: int) -> Rule:
+    rule = find_rule(con, rule_id)
     con.execute("DELETE FROM rules WHERE rule_id = ?", [rule_id])
     # What the rule decided is decided again at the next `categorize`.
     con.execute(
@@ -252,7 +257,7 @@ def remove_rule(con: Any, rule_id: int) -> Rule:
         "WHERE category_source = ?",
         [f"{RULE}:{rule_id}"],
     )
-    return rules[rule_id]
+    return rule
 
 
 def apply_rules(con: Any) -> int:

@@ -57,6 +57,10 @@ def set_retention(con: Any, text: str) -> dict[str, Any]:
     return value
 
 
+def unset_retention(con: Any) -> None:
+    con.execute("DELETE FROM app_state WHERE key = ?", [RETENTION_KEY])
+
+
 def retention_status(con: Any, today: dt.date | None = None) -> dict[str, Any]:
     row = con.execute("SELECT value FROM app_state WHERE key = ?", [RETENTION_KEY]).fetchone()
     if row is None:

@@ -113,7 +113,7 @@ def test_import_list_and_undo(cli, exports: Path) -> None:
     cli.json("import", str(exports / "checking.csv"), "--account", "Checking")
     history = cli.json("import", "list")["data"]
     assert [(h["import_id"], h["added"], h["status"]) for h in history] == [(1, 2, "done")]
-    undone = cli.json("import", "undo", "1")["data"]
+    undone = cli.json("import", "undo", "1", "--yes")["data"]
     assert undone["transactions_removed"] == 2
     assert cli.json("tx", "list")["data"] == []
     again = cli("import", "undo", "1", "--json")

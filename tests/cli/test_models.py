@@ -78,7 +78,7 @@ def test_labels_rules_review(cli, sample_store: Any) -> None:
     assert rule["transactions_categorised_by_rules"] > 10
     rules = cli.json("rules", "list")["data"]
     assert [r["pattern"] for r in rules] == ["blue bottle"]
-    rm = cli.json("rules", "rm", str(rules[0]["rule_id"]))["data"]
+    rm = cli.json("rules", "rm", str(rules[0]["rule_id"]), "--yes")["data"]
     assert rm["removed"]["category"] == "Entertainment"
     assert cli("rules", "rm", "42", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
     assert cli.json("tx", "list", "--category", "none", "--limit", "3")["data"][0]["category"] is None

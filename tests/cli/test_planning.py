@@ -45,7 +45,7 @@ def test_goals_through_the_cli(cli, categorized_store: Any) -> None:
         assert json.loads(r.stdout)["error"]["code"] == code
     usage = cli("goals", "add", "X", "--target", "10", "--by", "31/12/2030")
     assert usage.exit_code == 2 and "YYYY-MM-DD" in usage.stderr
-    assert cli.json("goals", "rm", "trip")["data"]["name"] == "Trip"
+    assert cli.json("goals", "rm", "trip", "--yes")["data"]["name"] == "Trip"
     assert [g["name"] for g in cli.json("goals", "list")["data"]["goals"]] == ["House deposit"]
 
 

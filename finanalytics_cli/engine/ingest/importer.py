@@ -611,19 +611,33 @@ def list_imports(con: Any) -> list[dict[str, Any]]:
     return out
 
 
-def undo_import(store: Any, import_id: int) -> dict[str, Any]:
-    """Remove everything one import added, restoring pending rows it replaced."""
+def undo_import(store: Any, import_id: int, dry_run: bool = False) -> dict[str, Any]:
+    """Remove everything one import added, restoring pending rows it replaced
+    (``dry_run``: only count what would go)."""
     con = store.con
     row = con.execute("SELECT status, source_name FROM imports WHERE import_id = ?", [import_id]).fetchone()
     if row is None:
         raise InvalidInput(f"there is no import {import_id} (see `finanalytics import list`)")
     if row[0] == "undone":
         raise InvalidInput(f"import {import_id} ({row[1]}) was already undone")
+    removed, labels = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE category_source IN ('user', 'user-flagged')) "
+        "FROM transactions WHERE import_id = ?",
+        [import_id],
+    ).fetchone()
+    restored = con.execute(
+        "SELECT count(*) FROM superseded_transactions WHERE superseded_by_import = ?", [import_id]
+    ).fetchone()[0]
+    out = {
+        "import_id": import_id,
+        "file": row[1],
+        "transactions_removed": int(removed),
+        "labels_removed": int(labels),
+        "pending_restored": int(restored),
+    }
+    if dry_run:
+        return out
     with store.transaction():
-        removed = con.execute("SELECT count(*) FROM transactions WHERE import_id = ?", [import_id]).fetchone()[0]
-        restored = con.execute(
-            "SELECT count(*) FROM superseded_transactions WHERE superseded_by_import = ?", [import_id]
-        ).fetchone()[0]
         con.execute(
             """
             UPDATE transactions SET is_transfer = false, transfer_tx_id = NULL,
@@ -647,9 +661,4 @@ def undo_import(store: Any, import_id: int) -> dict[str, Any]:
         con.execute(
             "UPDATE imports SET status = 'undone', undone_at = current_timestamp WHERE import_id = ?", [import_id]
         )
-    return {
-        "import_id": import_id,
-        "file": row[1],
-        "transactions_removed": int(removed),
-        "pending_restored": int(restored),
-    }
+    return out
