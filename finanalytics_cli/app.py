@@ -84,7 +84,7 @@ class RootGroup(TyperGroup):
             return super().parse_args(ctx, hoist_global_options(args))
         except UsageError as err:
             _usage_envelope(ctx, list(args), err)
-            raise
+            _usage_line(ctx, list(args), err)
 
     def invoke(self, ctx: typer.Context) -> Any:
         from typer._click.exceptions import UsageError
@@ -102,9 +102,9 @@ class RootGroup(TyperGroup):
                 raise
             render_error(_command_name(ctx, raw), err.to_dict(), _error_format(ctx, raw))
             ctx.exit(exit_code_for(err.code))
-        except UsageError as err:  # a sub-command's arguments: Typer prints it and exits 2
+        except UsageError as err:  # a sub-command's arguments: one line, exit 2
             _usage_envelope(ctx, raw, err)
-            raise
+            _usage_line(ctx, raw, err)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except KeyboardInterrupt:
@@ -199,6 +199,23 @@ def _translate_os_error(exc: BaseException) -> Exception | None:
     return None
 
 
+def _usage_message(err: Any) -> str:
+    # Typer words a bad choice as a validation error ("Value error, 'x' is not one of ...").
+    return " ".join(err.format_message().replace("Value error, ", "").split())
+
+
+def _usage_line(ctx: typer.Context, raw: list[str], err: Any) -> None:
+    """A usage error as one line on stderr, with where to look, and exit 2 (an empty group
+    still shows its help, as Typer does)."""
+    from finanalytics_cli.exit_codes import USAGE
+
+    if type(err).__name__ == "NoArgsIsHelpError":
+        raise err
+    where = " ".join(["finanalytics", _command_name(ctx.find_root(), raw)]).strip()
+    sys.stderr.write(f"error: {_usage_message(err)} (see `{where} --help`) [USAGE]\n")
+    ctx.exit(USAGE)
+
+
 def _usage_envelope(ctx: typer.Context, raw: list[str], err: Any) -> None:
     """A usage error (exit 2) also as the JSON error envelope on stdout, when JSON is
     what the caller reads (--json, --format json, or stdout not a terminal)."""
@@ -211,7 +228,7 @@ def _usage_envelope(ctx: typer.Context, raw: list[str], err: Any) -> None:
         return
     payload = {
         "code": "USAGE",
-        "message": err.format_message(),
+        "message": _usage_message(err),
         "details": {},
         "retryable": False,
         "fallback_strategy": None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_date, parse_period
@@ -21,7 +23,9 @@ def register(app: typer.Typer) -> None:
 
 
 def spending(
-    period: str = typer.Option("month", "--period", help="week, month, quarter or year."),
+    period: Literal["week", "month", "quarter", "year"] = typer.Option(
+        "month", "--period", help="week, month, quarter or year."
+    ),
     categories: str = typer.Option(None, "--categories", help="Only these top-level categories, e.g. Dining,Travel."),
     date_from: str = typer.Option(None, "--from", help="From this date (YYYY-MM-DD)."),
     date_to: str = typer.Option(None, "--to", help="To this date (YYYY-MM-DD)."),
@@ -275,7 +279,7 @@ def stats() -> None:
 
 def predict(
     horizon: int = typer.Option(3, "--horizon", help="How many months (or weeks) ahead, 1-24."),
-    granularity: str = typer.Option("month", "--granularity", help="month or week."),
+    granularity: Literal["month", "week"] = typer.Option("month", "--granularity", help="month or week."),
     chart: bool = typer.Option(False, "--chart", help="Draw the cash-flow forecast as bars."),
     refresh: bool = typer.Option(False, "--refresh", help="Recompute even if the data did not change."),
 ) -> None:

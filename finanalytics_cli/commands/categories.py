@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import typer
 
 from finanalytics_cli.commands._common import open_store
@@ -47,7 +49,7 @@ def categories_add(
     essential: bool = typer.Option(
         None, "--essential/--not-essential", help="Essential spending (default: the parent's, else not)."
     ),
-    kind: str = typer.Option(
+    kind: Literal["expense", "income", "transfer"] | None = typer.Option(
         None, "--kind", help="expense (default), income or transfer; a subcategory has its parent's."
     ),
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import typer
 
 from finanalytics_cli.commands._common import learn_after, open_store
@@ -102,7 +104,7 @@ REVIEW_COLUMNS = [
 def rules_add(
     pattern: str = typer.Argument(..., help="A case-insensitive regular expression, e.g. 'whole ?foods'."),
     category: str = typer.Argument(..., help="A category of the taxonomy, e.g. Groceries or Transport/Fuel."),
-    field: str = typer.Option("payee", "--field", help="payee or memo."),
+    field: Literal["payee", "memo"] = typer.Option("payee", "--field", help="payee or memo."),
     amount_range: str = typer.Option(
         None, "--amount-range", help="MIN:MAX (either side may be empty); money out is negative, e.g. -100:-10."
     ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_period
@@ -20,7 +22,9 @@ def train(
     param: list[str] = typer.Option([], "--param", help="KEY=VALUE, repeatable (see the error for valid keys)."),
     experiment: str = typer.Option(None, "--experiment", help="Name the experiment this run belongs to."),
     if_drift: bool = typer.Option(False, "--if-drift", help="Retrain only when `models monitor` advises it."),
-    deploy_to: str = typer.Option(None, "--deploy", help="Deploy the new model right away: staging|production."),
+    deploy_to: Literal["staging", "production"] | None = typer.Option(
+        None, "--deploy", help="Deploy the new model right away: staging|production."
+    ),
 ) -> None:
     """Train a model on this store's data, validate it on a time-based hold-out, register it.
 
@@ -158,9 +162,11 @@ def performance(model_id: int = typer.Argument(..., metavar="MODEL_ID")) -> None
 @app.command("deploy")
 def deploy_cmd(
     model_id: int = typer.Argument(..., metavar="MODEL_ID"),
-    env: str = typer.Option(..., "--env", help="staging or production."),
+    env: Literal["staging", "production"] = typer.Option(..., "--env", help="staging or production."),
     traffic: float = typer.Option(100.0, "--traffic", help="Share of transactions (0-100) for a canary."),
-    strategy: str = typer.Option("immediate", "--strategy", help="immediate | canary | shadow."),
+    strategy: Literal["immediate", "canary", "shadow"] = typer.Option(
+        "immediate", "--strategy", help="immediate | canary | shadow."
+    ),
 ) -> None:
     """Deploy a model: immediately, as a canary on a share of transactions, or in shadow.
 

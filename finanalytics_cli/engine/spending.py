@@ -88,9 +88,11 @@ class PeriodRow:
     total: Decimal
     count: int
     share_of_income: float | None
-    change_vs_previous_pct: float | None
+    change_vs_previous_pct: float | None  # None when this or the previous period is partial
     change_vs_last_year_pct: float | None
     top_merchants: list[str]
+    label: str = ""  # 2024-03, 2023-Q4, 2024, 2024-W05
+    partial: bool = False  # the data covers only part of the period (its totals are not comparable)
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,8 @@ def analyze_spending(
     ).fetchall()
     income = {(p, c): Decimal(v) for p, c, v in income_rows}
     starts = _period_starts(start, end, period)
+    covered_to = min(end, last)
+    partial = {s for s in starts if is_partial(s, period, first, covered_to)}
     labels = [s.isoformat() for s in starts]
     cells: dict[tuple[str, str], dict[dt.date, tuple[Decimal, int, list[str]]]] = {}
     for p, cat, cur, total, n, merchants in data:
@@ -296,9 +300,14 @@ def analyze_spending(
             total, n, top = by_p.get(s, (Decimal("0"), 0, []))
             prev_s = _shift(s, period, -1)
             ly_s = _shift(s, period, -{"week": 52, "month": 12, "quarter": 4, "year": 1}[period])
-            # A comparison period counts when the data covers at least part of it.
-            prev = by_p.get(prev_s, (Decimal("0"), 0, []))[0] if _shift(prev_s, period, 1) > first else None
-            ly = by_p.get(ly_s, (Decimal("0"), 0, []))[0] if _shift(ly_s, period, 1) > first else None
+            # A change is between whole periods only: a period the data covers in part (the
+            # export starts or ends inside it) has a total that is not comparable.
+            whole = s not in partial
+            prev = ly = None
+            if whole and not is_partial(prev_s, period, first, covered_to):
+                prev = by_p.get(prev_s, (Decimal("0"), 0, []))[0]
+            if whole and not is_partial(ly_s, period, first, covered_to):
+                ly = by_p.get(ly_s, (Decimal("0"), 0, []))[0]
             inc = income.get((s, cur))
             rows.append(
                 PeriodRow(
@@ -311,9 +320,14 @@ def analyze_spending(
                     _pct(total, prev),
                     _pct(total, ly),
                     top,
+                    period_label(s, period),
+                    not whole,
                 )
             )
-            series.append(float(total))
+            if whole:  # trends, averages and the next period from whole periods only
+                series.append(float(total))
+        if not series:  # every period partial: the totals are all there is
+            series = [float(by_p.get(s, (Decimal("0"), 0, []))[0]) for s in starts]
         direction, slope, conf = _trend(series)
         high = _high_months(by_p) if period == "month" else []
         nxt = _shift(starts[-1], period, 1)
@@ -322,13 +336,14 @@ def analyze_spending(
         guess = sum(recent) / len(recent)
         if ly_next is not None:
             guess = 0.5 * guess + 0.5 * float(ly_next[0])
-        total_all = sum((Decimal(str(v)) for v in series), Decimal("0"))
+        total_all = sum((by_p.get(s, (Decimal("0"), 0, []))[0] for s in starts), Decimal("0"))
+        whole_total = sum((Decimal(str(v)) for v in series), Decimal("0"))
         summaries.append(
             CategorySummary(
                 cat,
                 cur,
                 total_all.quantize(Decimal("0.01")),
-                (total_all / len(series)).quantize(Decimal("0.01")),
+                (whole_total / len(series)).quantize(Decimal("0.01")),
                 direction,
                 Decimal(str(round(slope, 2))),
                 round(conf, 3),
@@ -347,6 +362,28 @@ def analyze_spending(
         if start.replace(day=1) <= p <= end:
             inc_total[cur] = inc_total.get(cur, Decimal("0")) + v
     return SpendingAnalysis(period, start, end, labels, summaries, [r for r in rows], inc_total, recs, int(transfers))
+
+
+def period_label(start: dt.date, period: str) -> str:
+    """How a period is written: 2024-03, 2023-Q4, 2024, 2024-W05 (ISO week)."""
+    if period == "month":
+        return f"{start.year}-{start.month:02d}"
+    if period == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    if period == "year":
+        return str(start.year)
+    year, week, _ = start.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def is_partial(start: dt.date, period: str, first: dt.date, last: dt.date) -> bool:
+    """Whether the data (from ``first`` to ``last``) misses more than a day and 5% of the
+    period that starts at ``start``: an export that starts on the 3rd covers its month;
+    one that starts on the 10th, or a quarter of which it has one month, does not."""
+    stop = _shift(start, period, 1) - dt.timedelta(days=1)
+    days = (stop - start).days + 1
+    missing = max(0, (first - start).days) + max(0, (stop - last).days)
+    return missing > max(1, 0.05 * days)
 
 
 def _shift(d: dt.date, period: str, n: int) -> dt.date:

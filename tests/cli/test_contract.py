@@ -76,6 +76,33 @@ def test_bad_format_is_a_usage_error(cli) -> None:
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("spending", "--period", "fortnight"),
+        ("predict", "--granularity", "day"),
+        ("rules", "add", "x", "Dining", "--field", "amount"),
+        ("models", "deploy", "1", "--env", "moon"),
+        ("models", "deploy", "1", "--env", "staging", "--strategy", "blue-green"),
+        ("categories", "add", "Boats", "--kind", "hobby"),
+        ("spending", "--no-such-option"),
+        ("goals", "add", "X", "--target", "10", "--by", "31/12/2030"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_and_a_json_envelope(cli, args: tuple[str, ...]) -> None:
+    """Bad choices are usage errors too: exit 2 before the store is opened (none exists
+    here), one line on stderr saying where help is, the envelope with --json."""
+    plain = cli(*args)
+    assert plain.exit_code == 2, (plain.stdout, plain.stderr)
+    lines = plain.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("[USAGE]"), plain.stderr
+    assert "--help`" in lines[0] and "Value error" not in lines[0]
+    as_json = cli(*args, "--json")
+    assert as_json.exit_code == 2
+    error = json.loads(as_json.stdout)["error"]
+    assert error["code"] == "USAGE" and error["message"] in lines[0]
+
+
 def test_invalid_profile_is_invalid_input(cli) -> None:
     result = cli("--profile", "../x", "paths", "--json")
     assert result.exit_code == EXIT_CODES["INVALID_INPUT"]

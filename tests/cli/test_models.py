@@ -42,7 +42,7 @@ def test_train_deploy_categorize_monitor(cli, sample_store: Any, sample_truth_cs
     assert mon["model_id"] == model_id and "drift" in mon
     skipped = cli.json("models", "train", "category_classifier", "--if-drift", "--param", "algorithm=logreg")
     assert skipped["data"]["trained"] is False, skipped["data"].get("reasons")
-    assert cli("models", "deploy", str(model_id), "--env", "moon", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
+    assert cli("models", "deploy", str(model_id), "--env", "moon", "--json").exit_code == 2  # a usage error
     assert cli("models", "deploy", "77", "--env", "staging", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
     bad = cli(
         "models", "deploy", str(model_id), "--env", "production", "--strategy", "canary", "--traffic", "-5", "--json"

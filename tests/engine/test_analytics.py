@@ -87,13 +87,38 @@ def test_spending_analysis(categorized_store: Any) -> None:
     assert "Dec" in dining.high_months  # the Christmas visits to Berlin
     q = analyze_spending(con, "quarter", ["dining", "Groceries"])
     assert {c.category for c in q.categories} == {"Dining", "Groceries"}
-    assert q.rows[4].change_vs_last_year_pct is not None
+    assert q.rows[5].change_vs_last_year_pct is not None  # 2025-Q1 vs 2024-Q1 (2023-Q4 is partial)
     with pytest.raises(InvalidInput, match="valid: Cash"):
         analyze_spending(con, "month", ["Dinning"])
     with pytest.raises(InvalidInput, match="unknown period"):
         analyze_spending(con, "fortnight")
     with pytest.raises(InsufficientData, match="at least 2 months"):
         analyze_spending(con, "month", date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 10, 31))
+
+
+def test_partial_periods_are_flagged_and_never_compared(categorized_store: Any) -> None:
+    """The sample household runs 2023-11-01 .. 2026-10-31: its first quarter has two of
+    three months, its last one month; a change against either would be nonsense (-80%)."""
+    from finanalytics_cli.engine.spending import is_partial
+
+    q = analyze_spending(categorized_store.con, "quarter")
+    dining = [r for r in q.rows if r.category == "Dining" and r.currency == "USD"]
+    assert [r.label for r in dining[:2]] == ["2023-Q4", "2024-Q1"] and dining[-1].label == "2026-Q4"
+    assert dining[0].partial and dining[-1].partial and not any(r.partial for r in dining[1:-1])
+    assert dining[0].change_vs_previous_pct is None and dining[1].change_vs_previous_pct is None  # vs a partial
+    assert dining[-1].change_vs_previous_pct is None and dining[-1].change_vs_last_year_pct is None
+    assert dining[-2].change_vs_previous_pct is not None and dining[-2].change_vs_last_year_pct is not None
+    summary = next(c for c in q.categories if c.category == "Dining" and c.currency == "USD")
+    whole = [r.total for r in dining if not r.partial]
+    assert summary.total == sum(r.total for r in dining)  # every transaction counts in the total
+    assert abs(summary.average_per_period - sum(whole) / len(whole)) < Decimal("0.01")  # whole periods only
+    m = analyze_spending(categorized_store.con, "month")
+    assert not any(r.partial for r in m.rows) and m.rows[0].label == "2023-11"
+    d = dt.date
+    assert not is_partial(d(2024, 3, 1), "month", d(2024, 3, 2), d(2024, 3, 31))  # a day missing: whole
+    assert is_partial(d(2024, 3, 1), "month", d(2024, 3, 10), d(2024, 3, 31))
+    assert is_partial(d(2024, 1, 1), "year", d(2023, 1, 1), d(2024, 11, 28))  # 33 days of the year missing
+    assert not is_partial(d(2024, 1, 1), "year", d(2023, 1, 1), d(2024, 12, 20))
 
 
 def test_insights_lifecycle(categorized_store: Any) -> None:
