@@ -15,7 +15,7 @@ from finanalytics_cli.output import FORMATS, Settings, set_settings
 # Global options may be written anywhere on the command line (`finanalytics tx list
 # --json`); they are moved before the sub-command so the root callback sees them.
 _GLOBAL_VALUED = ("--format", "--profile", "--db", "--wait")
-_GLOBAL_FLAGS = ("--json", "--quiet", "--no-color")
+_GLOBAL_FLAGS = ("--json", "--quiet", "--no-color", "--wide")
 # `import --format auto|csv|ofx|qfx` names the input's format: left to `import`.
 _IMPORT_INPUT_FORMATS = ("auto", "csv", "ofx", "qfx")
 # `data export --format parquet|csv|json` names the files' format: left to `data export`.
@@ -299,6 +299,7 @@ def root(
     json_flag: bool = typer.Option(False, "--json", help="Same as --format json."),
     quiet: bool = typer.Option(False, "--quiet", help="No messages on stderr, only results and errors."),
     no_color: bool = typer.Option(False, "--no-color", help="No colour (also: NO_COLOR=1)."),
+    wide: bool = typer.Option(False, "--wide", help="Tables show every column, however wide the terminal."),
     profile: str = typer.Option(
         None,
         "--profile",
@@ -319,6 +320,7 @@ def root(
             format="json" if json_flag else output_format,
             quiet=quiet,
             color=not no_color,
+            wide=wide,
             profile=profile,
             db=db,
             wait=wait,

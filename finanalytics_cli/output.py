@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Settings:
     profile: str | None = None
     db: str | None = None
     wait: float = 0.0
+    wide: bool = False  # tables show every column, however wide
 
     def resolved_format(self) -> str:
         if self.format:
@@ -247,8 +249,9 @@ def _console(stderr: bool = False) -> Any:
     settings = current_settings()
     no_color = not settings.color or bool(os.environ.get("NO_COLOR"))
     stream = sys.stderr if stderr else sys.stdout
-    # Piped tables (`| less`, cron mail) are not squeezed into 80 columns.
-    width = None if _isatty(stream) else max(160, int(os.environ.get("COLUMNS", "0") or 0))
+    # Piped tables (`| less`, cron mail) are not squeezed into 80 columns, unless COLUMNS says so.
+    columns = os.environ.get("COLUMNS", "")
+    width = None if _isatty(stream) else (int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
     return Console(stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
@@ -272,16 +275,87 @@ def render_table(result: Result, console: Any = None) -> None:
                 table.add_row(str(k).replace("_", " "), _cell(v))
         else:
             rows = [r if isinstance(r, Mapping) else {"value": r} for r in body]
-            cols = _columns(rows, preferred)
-            table = Table(title=title, title_justify="left")
-            for c in cols:
-                numeric = any(
-                    isinstance(r.get(c), (int, float, Decimal)) and not isinstance(r.get(c), bool) for r in rows
-                )
-                table.add_column(c.replace("_", " "), justify="right" if numeric else "left")
-            for r in rows:
-                table.add_row(*(_cell(r.get(c)) for c in cols))
+            table = _rows_table(title, rows, _columns(rows, preferred), console.width, current_settings().wide)
         console.print(table)
+
+
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}(-\d{2})?([T ][\d:.+-]+)?|\d{4}-(Q\d|W\d{2})")
+_TEXT_MIN = 20  # words up to this long are not broken when a text column is squeezed
+
+
+def _kind(values: list[Any]) -> str:
+    """A column's kind: number, date, list (of names), text, or empty."""
+    present = [v for v in values if v not in (None, "", [], {})]
+    if not present:
+        return "empty"
+    if all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in present):
+        return "number"
+    if all(isinstance(v, (dt.date, dt.datetime)) or (isinstance(v, str) and _DATE_TEXT.fullmatch(v)) for v in present):
+        return "date"
+    if all(isinstance(v, (list, tuple, Mapping)) for v in present):
+        return "list"
+    return "text"
+
+
+def _rows_table(title: str | None, rows: list[Mapping[str, Any]], cols: list[str], width: int, wide: bool) -> Any:
+    """Rows as a table that fits ``width``: numbers and dates are never wrapped or cut
+    (a column is as wide as its widest cell), text wraps; when even that does not fit,
+    empty columns go first, then lists, then the rightmost text, number, short-code
+    (currency) and date columns, money last (the first column and the first text column
+    stay), and the caption names what is hidden. ``wide``: every column."""
+    from rich.table import Table
+
+    cells = {c: [_cell(r.get(c)) for r in rows] for c in cols}
+    kinds = {c: _kind([r.get(c) for r in rows]) for c in cols}
+
+    def need(c: str) -> int:
+        header = max((len(w) for w in c.split("_")), default=1)
+        longest = max((len(x) for x in cells[c]), default=0)
+        if kinds[c] in ("number", "date"):
+            return max(header, longest)
+        word = max((len(w) for x in cells[c] for w in x.split()), default=0)  # text wraps between words
+        return max(header, min(word, _TEXT_MIN))
+
+    def code(c: str) -> bool:  # a currency, a flag: short, and worth its few columns
+        return kinds[c] == "text" and max((len(x) for x in cells[c]), default=0) <= 4
+
+    def rank(c: str) -> str:
+        if kinds[c] == "number" and any(isinstance(r.get(c), Decimal) for r in rows):
+            return "money"  # amounts and balances go last
+        return "code" if code(c) else kinds[c]
+
+    shown = list(cols)
+    hidden: list[str] = []
+    if not wide:
+        ranks = ("empty", "list", "text", "number", "code", "date", "money")
+        order = [c for k in ranks for c in reversed(shown) if rank(c) == k]
+        # the first column and the first text column (a name, a payee) are what a row is
+        kept = {shown[0], next((c for c in shown if kinds[c] == "text" and not code(c)), shown[0])}
+        candidates = [c for c in dict.fromkeys(order) if c not in kept]
+        while candidates and sum(need(c) + 3 for c in shown) + 1 > width:
+            drop = candidates.pop(0)
+            shown.remove(drop)
+            hidden.append(drop)
+    # Every column's width is set here, so the table never squeezes a number: text
+    # columns share what is left beyond their minimum, by how much more they would use.
+    widths = {c: need(c) for c in shown}
+    natural = {c: max([len(c), *(len(x) for x in cells[c])]) for c in shown}
+    left = width - sum(widths[c] + 3 for c in shown) - 1
+    wants = {c: natural[c] - widths[c] for c in shown if kinds[c] not in ("number", "date") and natural[c] > widths[c]}
+    total_want = sum(wants.values())
+    for c, want in wants.items():
+        widths[c] += want if wide or total_want <= left else max(0, left * want // total_want)
+    caption = None
+    if hidden:
+        names = ", ".join(c.replace("_", " ") for c in cols if c in hidden)
+        caption = f"not shown at this width: {names} (--wide, or --format json, shows them)"
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for c in shown:
+        justify = "right" if kinds[c] == "number" else "left"
+        table.add_column(c.replace("_", " "), justify=justify, width=widths[c], overflow="fold")
+    for i in range(len(rows)):
+        table.add_row(*(cells[c][i] for c in shown))
+    return table
 
 
 def _totals(totals: Sequence[Mapping[str, Any]]) -> str:

@@ -1,0 +1,87 @@
+"""Width-aware tables (issue 19): at 80 and 120 columns no line is wider than the
+terminal, nothing is cut with an ellipsis, and every number and date is shown whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+COMMANDS = [
+    ("accounts",),
+    ("tx", "list", "--limit", "30"),
+    ("status",),
+    ("spending", "--period", "quarter"),
+    ("predict",),
+    ("risk",),
+    ("insights",),
+    ("anomalies",),
+    ("recurring",),
+    ("import", "list"),
+    ("categories", "list"),
+    ("models", "list"),
+    ("models", "monitor"),
+    ("privacy", "status"),
+    ("audit", "log", "--limit", "5"),
+    ("review",),
+]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_every_command_fits_the_terminal(cli: Any, categorized_store: Any, width: int) -> None:
+    categorized_store.close()
+    for args in COMMANDS:
+        out = cli(*args, "--format", "table", env={"COLUMNS": str(width)})
+        assert out.exit_code == 0, (args, out.stderr)
+        lines = out.stdout.splitlines()
+        assert lines, args
+        too_wide = [line for line in lines if len(line) > width]
+        assert not too_wide, (args, too_wide[:2])
+        assert "…" not in out.stdout, (args, [line for line in lines if "…" in line][:2])
+
+
+def test_balances_and_dates_are_shown_whole_at_80_columns(cli: Any, categorized_store: Any) -> None:
+    categorized_store.close()
+    accounts = cli.json("accounts")["data"]
+    table = cli("accounts", "--format", "table", env={"COLUMNS": "80"}).stdout
+    for a in accounts:
+        assert f"{Decimal(str(a['balance'])):,.2f}" in table, a["name"]
+        assert a["name"] in table.replace("\n", " ") or a["name"].split()[0] in table
+    rows = cli.json("tx", "list", "--limit", "20")["data"]
+    listed = cli("tx", "list", "--limit", "20", "--format", "table", env={"COLUMNS": "80"}).stdout
+    for r in rows:
+        assert re.search(rf"│ +{r['id']} │ {r['date']} │ +{Decimal(str(r['amount'])):,.2f} │", listed), r
+
+
+def test_narrow_tables_hide_columns_and_say_so_and_wide_shows_them() -> None:
+    from rich.console import Console
+
+    from finanalytics_cli.output import _rows_table
+
+    rows = [
+        {
+            "id": i,
+            "payee": "A VERY LONG PAYEE NAME THAT GOES ON AND ON " * 2,
+            "date": dt.date(2026, 1, i + 1),
+            "amount": Decimal("-1234567.89"),
+            "notes": "more text here " * 5,
+            "tags": ["a", "b"],
+            "empty": None,
+        }
+        for i in range(5)
+    ]
+
+    def show(width: int, wide: bool = False) -> str:
+        console = Console(width=width, record=True, color_system=None)
+        console.print(_rows_table("T", rows, list(rows[0]), width, wide))
+        return console.export_text()
+
+    narrow = show(60)
+    assert "-1,234,567.89" in narrow and "2026-01-05" in narrow and "…" not in narrow
+    assert all(len(line) <= 60 for line in narrow.splitlines())
+    assert "not shown at this width:" in narrow and "tags" in narrow and "empty" in narrow
+    wide = show(60, wide=True)
+    assert "not shown" not in wide and "more text here" in wide
