@@ -61,6 +61,9 @@ class Result:
     rows_key: str | None = None
     # Bars drawn under the tables in table format: (title, [(label, value)]).
     chart: tuple[str, list[tuple[str, float]]] | None = None
+    # The keys of ``data`` the table shows (the summary); None: all. JSON, CSV and
+    # Markdown always carry everything; the table says what it leaves out.
+    table_keys: Sequence[str] | None = None
 
 
 def _isatty(stream: Any) -> bool:
@@ -262,6 +265,11 @@ def render_table(result: Result, console: Any = None) -> None:
     if result.command in _TABLE_RENDERERS:
         _TABLE_RENDERERS[result.command](result, console)
         return
+    left_out: list[str] = []
+    if result.table_keys is not None and isinstance(result.data, Mapping):
+        keep = set(result.table_keys)
+        left_out = [k for k in result.data if k not in keep]
+        result = dataclasses.replace(result, data={k: v for k, v in result.data.items() if k in keep})
     sections = _sections(result)
     if not sections or all(not body for _, body, _ in sections):
         console.print("(nothing to show)")
@@ -277,9 +285,13 @@ def render_table(result: Result, console: Any = None) -> None:
             rows = [r if isinstance(r, Mapping) else {"value": r} for r in body]
             table = _rows_table(title, rows, _columns(rows, preferred), console.width, current_settings().wide)
         console.print(table)
+    if left_out:
+        names = ", ".join(k.replace("_", " ") for k in left_out)
+        console.print(f"More: {names} (with --detail, or --format json).", style="dim")
 
 
 _DATE_TEXT = re.compile(r"\d{4}-\d{2}(-\d{2})?([T ][\d:.+-]+)?|\d{4}-(Q\d|W\d{2})")
+_SAYS = {"text", "action", "fix", "message", "recommendation"}
 _TEXT_MIN = 20  # words up to this long are not broken when a text column is squeezed
 
 
@@ -331,6 +343,7 @@ def _rows_table(title: str | None, rows: list[Mapping[str, Any]], cols: list[str
         order = [c for k in ranks for c in reversed(shown) if rank(c) == k]
         # the first column and the first text column (a name, a payee) are what a row is
         kept = {shown[0], next((c for c in shown if kinds[c] == "text" and not code(c)), shown[0])}
+        kept |= {c for c in shown if c in _SAYS}  # the sentence a row exists for
         candidates = [c for c in dict.fromkeys(order) if c not in kept]
         while candidates and sum(need(c) + 3 for c in shown) + 1 > width:
             drop = candidates.pop(0)

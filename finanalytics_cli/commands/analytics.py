@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
 
 
+_SPENDING_SUMMARY = ("period", "from", "to", "income", "transfers_excluded", "categories", "recommendations")
+
+
 def spending(
     period: Literal["week", "month", "quarter", "year"] = typer.Option(
         "month", "--period", help="week, month, quarter or year."
@@ -34,8 +37,12 @@ def spending(
     epsilon: str = typer.Option("1.0", "--epsilon", help="With --dp: the epsilon this release spends."),
     bound: float = typer.Option(None, "--bound", help="With --dp: clamp each transaction to this amount."),
     currency: str = typer.Option(None, "--currency", help="With --dp: the currency released (default: the accounts')."),
+    detail: bool = typer.Option(False, "--detail", help="The table shows every period row too (JSON always does)."),
 ) -> None:
     """Spending per category and period: totals, shares, changes, trends, seasonality, next period.
+
+    The table shows the summary per category and the recommendations; --detail adds a row
+    per period and category.
 
     With --dp, only counts, sums and means per period and category are released, through
     OpenDP, and the epsilon is charged to the privacy budget (`privacy status`).
@@ -105,6 +112,7 @@ def spending(
             title=f"Spending per {period}, {a.date_from} .. {a.date_to}",
             rows_key="periods",
             chart=(f"Total per category, {a.date_from} .. {a.date_to}", bars) if chart else None,
+            table_keys=None if detail else _SPENDING_SUMMARY,
         )
     )
 
@@ -282,8 +290,12 @@ def predict(
     granularity: Literal["month", "week"] = typer.Option("month", "--granularity", help="month or week."),
     chart: bool = typer.Option(False, "--chart", help="Draw the cash-flow forecast as bars."),
     refresh: bool = typer.Option(False, "--refresh", help="Recompute even if the data did not change."),
+    detail: bool = typer.Option(False, "--detail", help="The table shows every series and date (JSON always does)."),
 ) -> None:
     """Forecast expenses per category, income and cash flow with 80%/95% intervals, and balances.
+
+    The table shows one line per series (the next period with its 80% range, and the
+    horizon's total) and the account projections; --detail adds every date.
 
     Example: finanalytics predict --horizon 6 --chart
     """
@@ -332,6 +344,40 @@ def predict(
         for pt in pts
     ]
     data["table"] = flat
+
+    # One line per series: what the next period holds, and the horizon in total; the ten
+    # largest expense categories, the rest as one line per currency (no interval: a sum of
+    # bounds is no bound).
+    def line(label: str, cur: str, pts: list, interval: bool = True) -> dict:
+        return {
+            "series": label,
+            "currency": cur,
+            "next": pts[0].date,
+            "value": round(pts[0].value, 2),
+            "lower_80": round(pts[0].lo80, 2) if interval else None,
+            "upper_80": round(pts[0].hi80, 2) if interval else None,
+            f"total_{len(pts)}": round(sum(x.value for x in pts), 2),
+        }
+
+    expenses = sorted((s for s in p.expense if s.points), key=lambda s: -s.points[0].value)
+    summary = [line("Cash flow", cur, pts) for cur, pts in p.cash_flow.items() if pts]
+    summary += [line("Income", s.currency, s.points) for s in p.income if s.points]
+    summary += [line(s.label, s.currency, s.points) for s in expenses[:10]]
+    for cur in sorted({s.currency for s in expenses[10:]}):
+        rest = [s for s in expenses[10:] if s.currency == cur]
+        first = rest[0].points[0]
+        summary.append(
+            {
+                "series": f"Other expenses ({len(rest)})",
+                "currency": cur,
+                "next": first.date,
+                "value": round(sum(s.points[0].value for s in rest), 2),
+                "lower_80": None,
+                "upper_80": None,
+                f"total_{len(rest[0].points)}": round(sum(x.value for s in rest for x in s.points), 2),
+            }
+        )
+    data["summary"] = summary
     meta = {"served_from_store": p.served_from_store}
     bars = None
     if chart and p.cash_flow:
@@ -344,4 +390,6 @@ def predict(
             for s in sorted((s for s in p.expense if s.currency == cur), key=lambda s: -s.points[0].value)[:8]
         ]
         bars = (f"Cash flow forecast ({cur}), then expenses per category; 80% intervals in the table", items)
-    emit(Result("predict", data, meta=meta, title="Forecast", chart=bars, rows_key="table"))
+    summary_keys = ("granularity", "horizon", "history_until", "confidence", "summary", "account_projections")
+    table_keys = None if detail else summary_keys
+    emit(Result("predict", data, meta=meta, title="Forecast", chart=bars, rows_key="table", table_keys=table_keys))

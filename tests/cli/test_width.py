@@ -85,3 +85,22 @@ def test_narrow_tables_hide_columns_and_say_so_and_wide_shows_them() -> None:
     assert "not shown at this width:" in narrow and "tags" in narrow and "empty" in narrow
     wide = show(60, wide=True)
     assert "not shown" not in wide and "more text here" in wide
+
+
+def test_spending_and_predict_tables_answer_first_detail_shows_the_rest(cli: Any, categorized_store: Any) -> None:
+    categorized_store.close()
+    env = {"COLUMNS": "80"}
+    spending = cli("spending", "--format", "table", env=env).stdout
+    full = cli("spending", "--format", "table", "--detail", env=env).stdout
+    assert "More: periods (with --detail" in spending and "More:" not in full
+    assert len(spending.splitlines()) * 5 < len(full.splitlines())  # 79 lines against 1,165 on the sample
+    assert cli.json("spending")["data"]["periods"]  # JSON carries everything either way
+    forecast = cli("predict", "--format", "table", env=env).stdout
+    assert len(forecast.splitlines()) <= 50 and "Cash flow" in forecast and "Other expenses" in forecast
+    data = cli.json("predict")["data"]
+    assert data["table"] and data["summary"][0]["series"] == "Cash flow"
+    flow = {(r["currency"], r["date"]): r["value"] for r in data["table"] if r["kind"] == "cash_flow"}
+    for row in data["summary"]:
+        if row["series"] == "Cash flow":
+            assert row["value"] == flow[(row["currency"], row["next"])]  # the summary is the forecast's
+    assert len(cli("predict", "--format", "table", "--detail", env=env).stdout.splitlines()) > 100
