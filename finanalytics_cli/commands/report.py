@@ -17,7 +17,12 @@ LEVELS = {"medium": 2, "high": 3}
 @app.command("weekly")
 def weekly(
     week: str = typer.Option(None, "--week", help="The ISO week, e.g. 2026-W43 (default: the latest complete one)."),
-    fmt: str = typer.Option(None, "--format", help="md (default), html (charts as inline SVG) or json (also --json)."),
+    as_: str = typer.Option(
+        None, "--as", help="md (default), html (charts as inline SVG) or json.", metavar="[md|html|json]"
+    ),
+    fmt: str = typer.Option(
+        None, "--format", help="Same as --as; the global --format table|md|json works too.", metavar="[md|html|json]"
+    ),
     out: Path = typer.Option(None, "--out", help="Write the report to this file (mode 0600) instead of stdout."),
     fail_on: str = typer.Option(
         None, "--fail-on", help="Exit 10 when an alert of this impact (high or medium) is in it."
@@ -27,24 +32,24 @@ def weekly(
 
     Runs unattended (no prompts, no colour; the key from the keyring or FINANALYTICS_PASSPHRASE).
 
-    Example: finanalytics report weekly --format html --out ~/reports/week.html --fail-on high
+    The form is --as (or --format) md, html or json; the global --json or --format json
+    gives JSON, --format table or md Markdown; CSV is no form of a report (exit 2).
+
+    Example: finanalytics report weekly --as html --out ~/reports/week.html --fail-on high
     """
-    from finanalytics_cli.engine.errors import InvalidInput
+    from finanalytics_cli.commands._common import settings
     from finanalytics_cli.engine.report import IMPACT_RANK, weekly_report
     from finanalytics_cli.exit_codes import ALERT_FOUND
     from finanalytics_cli.output import render_json, render_report_html, render_report_md
 
-    if fmt is None:  # the global --json (or --format json) asks for JSON here too
-        from finanalytics_cli.commands._common import settings
-
-        given = settings().format
-        if given not in (None, "json"):
-            raise InvalidInput(f"--format for a report must be one of {', '.join(REPORT_FORMATS)}, not {given!r}")
-        fmt = given or "md"
+    if as_ and fmt and as_ != fmt:
+        raise typer.BadParameter(f"--as {as_} and --format {fmt} disagree", param_hint="--as")
+    # The command's own choice, else the global output format (a table is Markdown here).
+    fmt = as_ or fmt or {"table": "md"}.get(settings().format or "md", settings().format or "md")
     if fmt not in REPORT_FORMATS:
-        raise InvalidInput(f"--format for a report must be one of {', '.join(REPORT_FORMATS)}, not {fmt!r}")
+        raise typer.BadParameter(f"a report is md, html or json, not {fmt!r}", param_hint="--as")
     if fail_on is not None and fail_on not in LEVELS:
-        raise InvalidInput(f"--fail-on must be high or medium, not {fail_on!r}")
+        raise typer.BadParameter(f"{fail_on!r} is not one of high, medium", param_hint="--fail-on")
     if out is not None:  # a path that cannot be written is refused before the work
         from finanalytics_cli.engine.files import resolve_output
 

@@ -44,11 +44,21 @@ def test_weekly_report_in_three_formats(cli, categorized_store: Any, tmp_path: P
     page = target.read_text()
     assert page.count("<svg") == 3 and "<script" not in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
-    for bad in (("--week", "2026-43"), ("--week", "2026-W60"), ("--fail-on", "low")):
+    for bad in (("--week", "2026-43"), ("--week", "2026-W60")):
         r = cli("report", "weekly", *bad, "--json")
         assert r.exit_code == EXIT_CODES["INVALID_INPUT"], bad
+    assert cli("report", "weekly", "--fail-on", "low", "--json").exit_code == 2  # a choice: usage
     unknown = cli("report", "weekly", "--format", "pdf")
     assert unknown.exit_code == 2 and "pdf" in unknown.stderr  # a usage error naming the value
+    # One meaning of --format: the global output format is obeyed, --as is the report's own.
+    assert json.loads(cli("--json", "report", "weekly").stdout)["command"] == "report weekly"
+    assert cli("--format", "md", "report", "weekly").stdout.startswith("# Weekly report")
+    assert cli("--format", "table", "report", "weekly").stdout.startswith("# Weekly report")
+    assert cli("report", "weekly", "--as", "html").stdout.startswith("<!DOCTYPE html>")
+    for args in (("report", "weekly", "--format", "csv"), ("--format", "csv", "report", "weekly")):
+        r = cli(*args)
+        assert r.exit_code == 2 and "md, html or json" in r.stderr and r.stdout == "", args
+    assert cli("report", "weekly", "--as", "md", "--format", "html").exit_code == 2
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed here (.ci/run installs it)")
