@@ -204,9 +204,8 @@ def optimize_budget(
             }
         )
     need_goals = sum(g["required_monthly"] for g in goals)
-    target = emergency_fund_target(h)
-    earmarked = sum(funded[g.name] for g in all_goals if g.account is not None)
-    current = max(0.0, h.liquid - earmarked)
+    target = emergency_fund_target(h, con)
+    current = target["current"]  # the same figure `risk` shows
     build = max(0.0, target["amount"] - current) / EMERGENCY_BUILD_MONTHS
     emergency = {
         "target": target["amount"],

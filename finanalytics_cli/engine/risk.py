@@ -50,18 +50,34 @@ def _clamp(x: float) -> float:
     return max(0.0, min(1.0, x))
 
 
-def emergency_fund_target(h: Any) -> dict[str, Any]:
+def emergency_fund_target(h: Any, con: Any = None) -> dict[str, Any]:
     """Months of essential spending: 3 for a steady income, up to 6 as income varies more
-    (coefficient of variation 0.3 or above)."""
+    (coefficient of variation 0.3 or above). What the fund has now is the liquid money
+    (checking and savings in the household's currency) less what sits in a goal's own
+    account for that goal: the one figure `risk` and `budget` both show."""
     months = 3 + 3 * min(1.0, h.income_cv / 0.3)
+    earmarked = earmarked_for_goals(con, h.currency) if con is not None else 0.0
+    current = max(0.0, h.liquid - earmarked)
     return {
         "months": round(months, 1),
         "amount": round(months * h.essential_monthly, 2),
         "essential_monthly": round(h.essential_monthly, 2),
         "income_volatility": round(h.income_cv, 3),
-        "current": round(h.liquid, 2),
-        "gap": round(max(0.0, months * h.essential_monthly - h.liquid), 2),
+        "current": round(current, 2),
+        "earmarked_for_goals": round(earmarked, 2),
+        "gap": round(max(0.0, months * h.essential_monthly - current), 2),
     }
+
+
+def earmarked_for_goals(con: Any, currency: str) -> float:
+    """Money in the goals' own accounts that is funding those goals (in ``currency``)."""
+    from finanalytics_cli.engine.goals import funded_now, list_goals
+
+    goals = [g for g in list_goals(con) if g.currency == currency]
+    if not goals:
+        return 0.0
+    funded = funded_now(con, goals)
+    return float(sum(funded[g.name] for g in goals if g.account is not None))
 
 
 def assess_risk(store: Any, today: dt.date | None = None) -> RiskAssessment:
@@ -77,16 +93,17 @@ def assess_risk(store: Any, today: dt.date | None = None) -> RiskAssessment:
     if income <= 0:
         raise InsufficientData(f"no income detected in {cur}: a risk score needs at least one month with income")
     factors: list[RiskFactor] = []
-    target = emergency_fund_target(h)
-
-    months = h.liquid / h.essential_monthly if h.essential_monthly else math.inf
+    target = emergency_fund_target(h, con)
+    fund = target["current"]
+    months = fund / h.essential_monthly if h.essential_monthly else math.inf
     factors.append(
         RiskFactor(
             "emergency_fund_months",
             round(months, 2) if math.isfinite(months) else None,
             WEIGHTS["emergency_fund_months"],
             _clamp(1 - months / max(target["months"], 1)) if math.isfinite(months) else 0.0,
-            f"Checking and savings ({h.liquid:,.2f} {cur}) cover {months:.1f} months of essential spending; "
+            f"Checking and savings not set aside for a goal ({fund:,.2f} {cur}) cover {months:.1f} months of "
+            "essential spending; "
             f"the target for your income is {target['months']:g} months."
             if math.isfinite(months)
             else "No essential spending recorded yet.",

@@ -288,3 +288,25 @@ def test_goal_recommender_and_budget_optimizer_models(categorized_store: Any) ->
     [p] = goal_progress(categorized_store, today=TODAY, paths=500)
     if g["beats_straight_line"]:
         assert "goal_recommender" in p.method or g["volatility_scale"] == 1.0
+
+
+def test_one_emergency_fund_figure_in_risk_and_budget(categorized_store: Any) -> None:
+    """Money in a goal's own account funds that goal, not the emergency fund: risk and
+    budget show the same 'current' (they showed 46,514.70 and 17,405.96)."""
+    from finanalytics_cli.engine.budget import optimize_budget
+    from finanalytics_cli.engine.risk import assess_risk
+
+    con = categorized_store.con
+    before = assess_risk(categorized_store, today=TODAY).emergency_fund_target
+    assert before["earmarked_for_goals"] == 0
+    add_goal(con, "House deposit", Decimal("60000"), dt.date(2029, 12, 31), account="Savings", today=TODAY)
+    from finanalytics_cli.engine.ledger import list_accounts
+
+    savings = next(a["balance"] for a in list_accounts(con) if a["name"] == "Savings")  # below the target: all of it
+    risk = assess_risk(categorized_store, today=TODAY).emergency_fund_target
+    budget = optimize_budget(categorized_store, income=8000, today=TODAY).emergency
+    assert risk["current"] == budget["current"] == pytest.approx(before["current"] - float(savings), abs=0.01)
+    assert risk["earmarked_for_goals"] == pytest.approx(float(savings), abs=0.01)
+    assert risk["gap"] == pytest.approx(max(0.0, risk["amount"] - risk["current"]), abs=0.01)
+    factor = next(f for f in assess_risk(categorized_store, today=TODAY).factors if f.name == "emergency_fund_months")
+    assert f"{risk['current']:,.2f}" in factor.sentence
