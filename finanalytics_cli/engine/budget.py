@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -199,7 +200,8 @@ def optimize_budget(
                 "target": float(g.target),
                 "target_date": g.target_date,
                 "funded": round(funded[g.name], 2),
-                "required_monthly": round(remaining / left, 2),
+                # rounded up to the cent: paying it reaches the goal by its date, not a month late
+                "required_monthly": math.ceil(remaining / left * 100 - 1e-9) / 100,
                 "months_left": left,
             }
         )
@@ -393,14 +395,16 @@ def _goal_dates(goals: list[dict[str, Any]], extra: float, start: dt.date) -> li
     for g in goals:
         monthly = g["required_monthly"] + surplus
         surplus = 0.0  # the surplus goes to the first goal in priority order
-        remaining = max(0.0, g["target"] - g["funded"])
+        reached = _reached(g["funded"], g["target"], monthly, start)
         out.append(
             {
                 "name": g["name"],
                 "target_date": g["target_date"],
                 "monthly_contribution": round(monthly, 2),
-                "reached_by": _reached(g["funded"], g["target"], monthly, start),
-                "on_time": remaining == 0 or monthly >= g["required_monthly"],
+                "reached_by": reached,
+                # the dates say it, not the pace (a goal's month counts, as in its required monthly)
+                "on_time": reached is not None
+                and (reached.year, reached.month) <= (g["target_date"].year, g["target_date"].month),
             }
         )
     return out

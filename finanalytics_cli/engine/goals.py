@@ -296,10 +296,12 @@ def goal_progress(store: Any, today: dt.date | None = None, paths: int = PATHS) 
                 extra = max(0.0, float(np.quantile(shortfall, TARGET_PROBABILITY)) / (idx + 1))
                 by_month = reached.mean(axis=0)
                 later = np.nonzero(by_month >= TARGET_PROBABILITY)[0]
+                lower = round(float(np.quantile(traj[:, idx], 1 - TARGET_PROBABILITY)), 2)
                 fix = {
                     "extra_per_month": round(extra, 2),
                     "or_target_date": _month_end(start, int(later[0])) if later.size else None,
-                    "or_target": round(float(np.quantile(traj[:, idx], 1 - TARGET_PROBABILITY)), 2),
+                    # a lower target only when it is above what the goal already has (never 0.00)
+                    "or_target": lower if lower > funded[g.name] + 0.005 else None,
                 }
             remaining = max(0.0, target - funded[g.name])
             out.append(
@@ -342,5 +344,6 @@ def fix_sentence(p: GoalProgress) -> str:
     parts = [f"save {p.fix['extra_per_month']:,.2f} {p.currency} more a month"]
     if p.fix.get("or_target_date"):
         parts.append(f"move the date to {p.fix['or_target_date']}")
-    parts.append(f"lower the target to {p.fix['or_target']:,.2f}")
+    if p.fix.get("or_target"):
+        parts.append(f"lower the target to {p.fix['or_target']:,.2f}")
     return "To reach 80%: " + ", or ".join(parts) + "."

@@ -310,3 +310,28 @@ def test_one_emergency_fund_figure_in_risk_and_budget(categorized_store: Any) ->
     assert risk["gap"] == pytest.approx(max(0.0, risk["amount"] - risk["current"]), abs=0.01)
     factor = next(f for f in assess_risk(categorized_store, today=TODAY).factors if f.name == "emergency_fund_months")
     assert f"{risk['current']:,.2f}" in factor.sentence
+
+
+def test_goal_dates_and_advice_never_contradict_themselves(categorized_store: Any) -> None:
+    """on_time agrees with reached_by and the target date (it said yes for a goal reached a
+    month after its date), and no advice is to lower a target to what is already saved."""
+    from finanalytics_cli.engine.budget import optimize_budget
+    from finanalytics_cli.engine.goals import fix_sentence
+
+    con = categorized_store.con
+    add_goal(con, "Car", Decimal("20000"), dt.date(2028, 12, 31), priority=1, today=TODAY)
+    add_goal(con, "Boat", Decimal("900000"), dt.date(2027, 6, 30), priority=2, today=TODAY)
+    plan = optimize_budget(categorized_store, income=8000, goal_names=["Car"], today=TODAY)
+    dates = {g["name"]: g for g in plan.outcomes["goals"]}
+    for g in dates.values():
+        reached = g["reached_by"]
+        month_ok = reached is not None and (reached.year, reached.month) <= (
+            g["target_date"].year,
+            g["target_date"].month,
+        )
+        assert g["on_time"] == month_ok, g
+    assert dates["Car"]["on_time"] and dates["Car"]["reached_by"] <= dt.date(2028, 12, 31)
+    for p in goal_progress(categorized_store, today=TODAY, paths=400):
+        if p.fix and p.fix["or_target"] is not None:
+            assert p.fix["or_target"] > p.funded
+        assert "lower the target to 0.00" not in fix_sentence(p)
