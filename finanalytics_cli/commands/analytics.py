@@ -348,14 +348,14 @@ def predict(
     # One line per series: what the next period holds, and the horizon in total; the ten
     # largest expense categories, the rest as one line per currency (no interval: a sum of
     # bounds is no bound).
-    def line(label: str, cur: str, pts: list, interval: bool = True) -> dict:
+    def line(label: str, cur: str, pts: list) -> dict:
         return {
             "series": label,
             "currency": cur,
             "next": pts[0].date,
             "value": round(pts[0].value, 2),
-            "lower_80": round(pts[0].lo80, 2) if interval else None,
-            "upper_80": round(pts[0].hi80, 2) if interval else None,
+            "lower_80": round(pts[0].lo80, 2),
+            "upper_80": round(pts[0].hi80, 2),
             f"total_{len(pts)}": round(sum(x.value for x in pts), 2),
         }
 
