@@ -348,35 +348,26 @@ def predict(
     # One line per series: what the next period holds, and the horizon in total; the ten
     # largest expense categories, the rest as one line per currency (no interval: a sum of
     # bounds is no bound).
-    def line(label: str, cur: str, pts: list) -> dict:
+    def line(label: str, cur: str, series: list[list]) -> dict:
+        first = [pts[0] for pts in series]
+        one = len(series) == 1
         return {
             "series": label,
             "currency": cur,
-            "next": pts[0].date,
-            "value": round(pts[0].value, 2),
-            "lower_80": round(pts[0].lo80, 2),
-            "upper_80": round(pts[0].hi80, 2),
-            f"total_{len(pts)}": round(sum(x.value for x in pts), 2),
+            "next": first[0].date,
+            "value": round(sum(x.value for x in first), 2),
+            "lower_80": round(first[0].lo80, 2) if one else None,
+            "upper_80": round(first[0].hi80, 2) if one else None,
+            f"total_{len(series[0])}": round(sum(x.value for pts in series for x in pts), 2),
         }
 
     expenses = sorted((s for s in p.expense if s.points), key=lambda s: -s.points[0].value)
-    summary = [line("Cash flow", cur, pts) for cur, pts in p.cash_flow.items() if pts]
-    summary += [line("Income", s.currency, s.points) for s in p.income if s.points]
-    summary += [line(s.label, s.currency, s.points) for s in expenses[:10]]
+    summary = [line("Cash flow", cur, [pts]) for cur, pts in p.cash_flow.items() if pts]
+    summary += [line("Income", s.currency, [s.points]) for s in p.income if s.points]
+    summary += [line(s.label, s.currency, [s.points]) for s in expenses[:10]]
     for cur in sorted({s.currency for s in expenses[10:]}):
-        rest = [s for s in expenses[10:] if s.currency == cur]
-        first = rest[0].points[0]
-        summary.append(
-            {
-                "series": f"Other expenses ({len(rest)})",
-                "currency": cur,
-                "next": first.date,
-                "value": round(sum(s.points[0].value for s in rest), 2),
-                "lower_80": None,
-                "upper_80": None,
-                f"total_{len(rest[0].points)}": round(sum(x.value for s in rest for x in s.points), 2),
-            }
-        )
+        rest = [s.points for s in expenses[10:] if s.currency == cur]
+        summary.append(line(f"Other expenses ({len(rest)})", cur, rest))
     data["summary"] = summary
     meta = {"served_from_store": p.served_from_store}
     bars = None

@@ -45,7 +45,8 @@ def weekly(
     if as_ and fmt and as_ != fmt:
         raise typer.BadParameter(f"--as {as_} and --format {fmt} disagree", param_hint="--as")
     # The command's own choice, else the global output format (a table is Markdown here).
-    fmt = as_ or fmt or {"table": "md"}.get(settings().format or "md", settings().format or "md")
+    given = settings().format or "md"
+    fmt = as_ or fmt or ("md" if given == "table" else given)
     if fmt not in REPORT_FORMATS:
         raise typer.BadParameter(f"a report is md, html or json, not {fmt!r}", param_hint="--as")
     if fail_on is not None and fail_on not in LEVELS:

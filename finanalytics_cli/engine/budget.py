@@ -411,8 +411,6 @@ def _goal_dates(goals: list[dict[str, Any]], extra: float, start: dt.date) -> li
 
 
 def _reached(have: float, target: float, monthly: float, start: dt.date) -> dt.date | None:
-    import math
-
     from finanalytics_cli.engine.goals import _month_end
 
     if have >= target:

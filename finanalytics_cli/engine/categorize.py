@@ -173,7 +173,7 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
         else:
             params = []
         if model is None and canary is None and shadow is None:
-            _keyword_only(con, where, params, result)  # in SQL: a million rows in a second or two
+            _keyword_only(con, where, params, result)  # no model features: a million rows in about a second
             return result
         ensure_features(con)
         frame = feature_frame(con, where, params)
@@ -230,29 +230,7 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
                     "rules used"
                 )
         columns = {"tx_id": tx_ids, "ok": ok, "pred": pred_s, "conf": conf_s, "mid": row_model}
-        rows = pl.DataFrame(columns | {"b": builtin, "bs": builtin_src})
-        updates = rows.select(
-            pl.col("tx_id").cast(pl.Int64),
-            pl.when("ok").then("pred").otherwise("b").alias("category"),
-            pl.when("ok").then(pl.lit("model")).otherwise("bs").alias("source"),
-            pl.when("ok").then("conf").alias("confidence"),
-            pl.when("ok").then("mid").cast(pl.Int32).alias("model_id"),
-        )
-        fell = rows.filter(~pl.col("ok"))
-        result.by_merchant = int((fell["bs"] == MERCHANT_SOURCE).sum())
-        result.by_keyword = int((fell["bs"] == KEYWORD_SOURCE).sum())
-        result.uncategorised = int(fell["b"].is_null().sum())
-        con.register("fa_cat_updates", updates.to_arrow())
-        try:
-            con.execute(
-                """
-                UPDATE transactions SET category = u.category, category_source = u.source,
-                       category_confidence = u.confidence, category_model_id = u.model_id
-                FROM fa_cat_updates u WHERE transactions.tx_id = u.tx_id
-                """
-            )
-        finally:
-            con.unregister("fa_cat_updates")
+        _write_categories(con, pl.DataFrame(columns | {"b": builtin, "bs": builtin_src}), result)
         if shadow is not None and route.shadow is not None:
             spred, sconf = shadow.predict(frame)
             # Shadow predictions are recorded, never served.
@@ -277,23 +255,41 @@ def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeRes
         return
     # In slices: the matcher's intermediate columns stay a slice's, not a million rows'.
     parts = [builtin_categories(frame.slice(lo, BATCH_ROWS)) for lo in range(0, frame.height, BATCH_ROWS)]
-    guess = pl.concat([g for g, _ in parts])
-    source = pl.concat([s for _, s in parts])
-    updates = pl.DataFrame({"tx_id": frame["tx_id"], "category": guess, "source": source})
-    result.by_merchant = int((updates["source"] == MERCHANT_SOURCE).sum())
-    result.by_keyword = int((updates["source"] == KEYWORD_SOURCE).sum())
-    result.uncategorised = result.considered - result.by_merchant - result.by_keyword
-    con.register("fa_kw", updates.to_arrow())
+    none = pl.lit(None)
+    rows = pl.DataFrame(
+        {"tx_id": frame["tx_id"], "b": pl.concat([g for g, _ in parts]), "bs": pl.concat([s for _, s in parts])}
+    ).with_columns(ok=pl.lit(False), pred=none.cast(pl.String), conf=none.cast(pl.Float64), mid=none.cast(pl.Int32))
+    _write_categories(con, rows, result)
+
+
+def _write_categories(con: Any, rows: Any, result: CategorizeResult) -> None:
+    """Write a batch's categories in one UPDATE and count them by source. ``rows``: tx_id,
+    ok (the model's guess is served), pred, conf, mid (the model's guess, confidence and
+    id), b, bs (the built-in guess and its source)."""
+    import polars as pl
+
+    updates = rows.select(
+        pl.col("tx_id").cast(pl.Int64),
+        pl.when("ok").then("pred").otherwise("b").alias("category"),
+        pl.when("ok").then(pl.lit("model")).otherwise("bs").alias("source"),
+        pl.when("ok").then("conf").alias("confidence"),
+        pl.when("ok").then("mid").cast(pl.Int32).alias("model_id"),
+    )
+    fell = rows.filter(~pl.col("ok"))
+    result.by_merchant = int((fell["bs"] == MERCHANT_SOURCE).sum())
+    result.by_keyword = int((fell["bs"] == KEYWORD_SOURCE).sum())
+    result.uncategorised = int(fell["b"].is_null().sum())
+    con.register("fa_cat_updates", updates.to_arrow())
     try:
         con.execute(
             """
-            UPDATE transactions SET category = k.category, category_source = k.source,
-                   category_confidence = NULL, category_model_id = NULL
-            FROM fa_kw k WHERE transactions.tx_id = k.tx_id
+            UPDATE transactions SET category = u.category, category_source = u.source,
+                   category_confidence = u.confidence, category_model_id = u.model_id
+            FROM fa_cat_updates u WHERE transactions.tx_id = u.tx_id
             """
         )
     finally:
-        con.unregister("fa_kw")
+        con.unregister("fa_cat_updates")
 
 
 def _learned_categories(*models: Any) -> set[str] | None:
