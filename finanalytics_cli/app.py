@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from finanalytics_cli import __version__
+from finanalytics_cli import __version__, helptext
 from finanalytics_cli.output import FORMATS, Settings, set_settings
 
 # Global options may be written anywhere on the command line (`finanalytics tx list
@@ -268,11 +268,13 @@ def _error_format(ctx: typer.Context, raw: list[str]) -> str | None:
     return None if sys.stdout.isatty() else "json"
 
 
+helptext.install()
+
 app = typer.Typer(
     cls=RootGroup,
     name="finanalytics",
     help="Local-first personal financial analytics: import bank exports into an encrypted "
-    "store on this machine, then analyse spending, budgets, risk, goals and forecasts.",
+    "store on this machine, then analyze spending, budgets, risk, goals and forecasts.",
     no_args_is_help=True,
     add_completion=True,
     # Rich tracebacks print local variables, which may hold keys: never.
@@ -298,7 +300,7 @@ def root(
     ),
     json_flag: bool = typer.Option(False, "--json", help="Same as --format json."),
     quiet: bool = typer.Option(False, "--quiet", help="No messages on stderr, only results and errors."),
-    no_color: bool = typer.Option(False, "--no-color", help="No colour (also: NO_COLOR=1)."),
+    no_color: bool = typer.Option(False, "--no-color", help="No color (also: NO_COLOR=1)."),
     wide: bool = typer.Option(False, "--wide", help="Tables show every column, however wide the terminal."),
     profile: str = typer.Option(
         None,
@@ -365,7 +367,7 @@ _register()
 
 class _NoPandasForDuckDB:
     """DuckDB's Python client imports pandas (0.3-0.5 s) before binding any query
-    parameter, to recognise DataFrames; this tool never binds one. The import is refused
+    parameter, to recognize DataFrames; this tool never binds one. The import is refused
     when our own code's query triggers it; any other module (statsforecast, scikit-learn)
     still imports pandas as usual, and DuckDB works without it."""
 

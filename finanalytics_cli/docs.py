@@ -14,7 +14,10 @@ def _walk(cmd: Any, path: str) -> Iterator[tuple[str, Any]]:
     subs = getattr(cmd, "commands", None)
     if not subs:
         yield path, cmd
+        for name, sub in sorted(getattr(cmd, "help_subcommands", dict)().items()):
+            yield f"{path} {name}", sub  # `import list`, `import undo`: words of one command
         return
+    yield path, cmd
     for name in sorted(subs):
         yield from _walk(subs[name], f"{path} {name}")
 

@@ -66,6 +66,23 @@ class Result:
     table_keys: Sequence[str] | None = None
 
 
+# JSON keys keep their names (scripts read them); what a person reads is US English.
+_US = {
+    "uncategorised": "uncategorized",
+    "categorised": "categorized",
+    "recategorised": "recategorized",
+    "labelled": "labeled",
+    "utilisation": "utilization",
+    "behaviour": "behavior",
+    "optimised": "optimized",
+}
+
+
+def _label(key: str) -> str:
+    """A column or row label from its JSON key: words, in US spelling."""
+    return " ".join(_US.get(w, w) for w in key.split("_"))
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -140,7 +157,7 @@ def _sections(result: Result) -> list[tuple[str | None, Any, Sequence[str] | Non
     for k, v in data.items():
         if _is_rows(v) or isinstance(v, Mapping):
             cols = result.columns if k == result.rows_key else None
-            sections.append((k.replace("_", " "), v, cols))
+            sections.append((_label(k), v, cols))
     return sections
 
 
@@ -280,13 +297,13 @@ def render_table(result: Result, console: Any = None) -> None:
             table.add_column("key", style="bold")
             table.add_column("value", overflow="fold")
             for k, v in body.items():
-                table.add_row(str(k).replace("_", " "), _cell(v))
+                table.add_row(_label(str(k)), _cell(v))
         else:
             rows = [r if isinstance(r, Mapping) else {"value": r} for r in body]
             table = _rows_table(title, rows, _columns(rows, preferred), console.width, current_settings().wide)
         console.print(table)
     if left_out:
-        names = ", ".join(k.replace("_", " ") for k in left_out)
+        names = ", ".join(_label(k) for k in left_out)
         console.print(f"More: {names} (with --detail, or --format json).", style="dim")
 
 
@@ -360,12 +377,12 @@ def _rows_table(title: str | None, rows: list[Mapping[str, Any]], cols: list[str
         widths[c] += want if wide or total_want <= left else max(0, left * want // total_want)
     caption = None
     if hidden:
-        names = ", ".join(c.replace("_", " ") for c in cols if c in hidden)
+        names = ", ".join(_label(c) for c in cols if c in hidden)
         caption = f"not shown at this width: {names} (--wide, or --format json, shows them)"
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for c in shown:
         justify = "right" if kinds[c] == "number" else "left"
-        table.add_column(c.replace("_", " "), justify=justify, width=widths[c], overflow="fold")
+        table.add_column(_label(c), justify=justify, width=widths[c], overflow="fold")
     for i in range(len(rows)):
         table.add_row(*(cells[c][i] for c in shown))
     return table
@@ -642,7 +659,7 @@ def _svg_line(
     height: int = 220,
     label: str = "",
 ) -> str:
-    """A line over labelled points; optional 80%/95% bands over its last points."""
+    """A line over labeled points; optional 80%/95% bands over its last points."""
     import html
 
     values = [v for _, v in points] + [x for b in (band80 or []) + (band95 or []) for x in b] + [0.0]

@@ -138,7 +138,7 @@ def learn_after(store: Store, recategorise: bool = True) -> dict[str, object] | 
         message(
             f"Learned from your {out['labels']} labels: a new category model serves "
             f"({out['gate']})"
-            + (f"; {out['recategorised']} transactions categorised again." if "recategorised" in out else ".")
+            + (f"; {out['recategorised']} transactions categorized again." if "recategorised" in out else ".")
         )
     elif out.get("trained"):
         message(f"Retrained on your {out['labels']} labels, not deployed: the model is {out['gate']}.")

@@ -7,7 +7,10 @@ import typer
 from finanalytics_cli.commands._common import learn_after, open_store, parse_period
 from finanalytics_cli.output import Result, emit, message
 
-tx_app = typer.Typer(help="List and inspect transactions.", no_args_is_help=True)
+tx_app = typer.Typer(
+    help="List and inspect transactions.\n\nExample: finanalytics tx list --category Groceries --from 2026-01-01",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +40,7 @@ def tx_list(
     category: str = typer.Option(
         None,
         "--category",
-        help="Only this category (a top-level one includes its subcategories); 'none' for uncategorised.",
+        help="Only this category (a top-level one includes its subcategories); 'none' for uncategorized.",
     ),
 ) -> None:
     """List transactions, newest first.

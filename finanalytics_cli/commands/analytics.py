@@ -10,7 +10,11 @@ from finanalytics_cli.commands._common import open_store, parse_date, parse_peri
 from finanalytics_cli.output import Result, emit, message
 
 insights_app = typer.Typer(
-    help="Insights with recommendations, ranked by impact and confidence.", invoke_without_command=True
+    help=(
+        "Insights with recommendations, ranked by impact and confidence."
+        "\n\nExample: finanalytics insights --format json"
+    ),
+    invoke_without_command=True,
 )
 
 

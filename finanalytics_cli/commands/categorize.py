@@ -9,7 +9,13 @@ import typer
 from finanalytics_cli.commands._common import learn_after, open_store
 from finanalytics_cli.output import Result, emit, message
 
-rules_app = typer.Typer(help="Your own categorisation rules (they win over the model).", no_args_is_help=True)
+rules_app = typer.Typer(
+    help=(
+        "Your own categorization rules (they win over the model).\n\n"
+        "Example: finanalytics rules add 'costco' Groceries"
+    ),
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +30,7 @@ def categorize(
         "--threshold",
         help="Confidence below which the model's guess is not used (default: the model's own, 0.5).",
     ),
-    everything: bool = typer.Option(False, "--all", help="Re-categorise everything except your own labels."),
+    everything: bool = typer.Option(False, "--all", help="Re-categorize everything except your own labels."),
     explain: int = typer.Option(
         None,
         "--explain",
@@ -32,7 +38,7 @@ def categorize(
         help="Show what drove the model's prediction for one transaction; changes nothing.",
     ),
 ) -> None:
-    """Categorise new and uncategorised transactions: your labels, your rules, the model, keyword rules.
+    """Categorize new and uncategorized transactions: your labels, your rules, the model, keyword rules.
 
     Example: finanalytics categorize
     """
@@ -53,7 +59,7 @@ def categorize(
     if result.notes:
         meta["notes"] = result.notes
     message(
-        f"Categorised {result.considered - result.uncategorised} of {result.considered} transactions (rules "
+        f"Categorized {result.considered - result.uncategorised} of {result.considered} transactions (rules "
         f"{result.by_rule}, model {result.by_model + result.by_canary}, merchant table {result.by_merchant}, "
         f"keyword rules {result.by_keyword}); "
         + (f"{result.uncategorised} left for `finanalytics review`." if result.uncategorised else "none left.")
@@ -69,7 +75,7 @@ def review(
 ) -> None:
     """Transactions that need you, one group per merchant, each with a suggestion and the command that accepts it.
 
-    Labels held as possible poisoning come first, then uncategorised and low-confidence
+    Labels held as possible poisoning come first, then uncategorized and low-confidence
     transactions, the groups that move the most money most often first. A suggestion is
     the model's category, else your own earlier labels of the merchant, else the model's
     unsure guess; without one the command shows <Category> for you to fill in.
@@ -109,7 +115,7 @@ def rules_add(
         None, "--amount-range", help="MIN:MAX (either side may be empty); money out is negative, e.g. -100:-10."
     ),
 ) -> None:
-    """Add a rule; it applies at once to every transaction you have not labelled yourself.
+    """Add a rule; it applies at once to every transaction you have not labeled yourself.
 
     Example: finanalytics rules add 'costco' Groceries --amount-range -1000:-50
     """
@@ -138,9 +144,9 @@ def rules_list() -> None:
 def rules_rm(
     rule_id: int = typer.Argument(..., metavar="RULE_ID"),
     yes: bool = typer.Option(False, "--yes", help="Remove it without asking."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the rule and what it categorised; change nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the rule and what it categorized; change nothing."),
 ) -> None:
-    """Remove a rule; what it categorised is categorised again by `categorize` (asks first on
+    """Remove a rule; what it categorized is categorized again by `categorize` (asks first on
     a terminal, needs --yes elsewhere).
 
     Example: finanalytics rules rm 3 --dry-run
@@ -154,7 +160,7 @@ def rules_rm(
             "SELECT count(*) FROM transactions WHERE category_source = ?", [f"{RULE}:{rule_id}"]
         ).fetchone()[0]
         data = {"rule": rule, "transactions_recategorised": int(used)}
-        what = f"remove rule {rule_id} ({rule.pattern!r} -> {rule.category}), which categorised {used} transactions"
+        what = f"remove rule {rule_id} ({rule.pattern!r} -> {rule.category}), which categorized {used} transactions"
         if dry_run:
             message(f"Would {what} (dry run).")
             emit(Result("rules rm", data, meta={"dry_run": True}))

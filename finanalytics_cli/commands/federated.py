@@ -10,7 +10,10 @@ from finanalytics_cli.commands._common import open_store
 from finanalytics_cli.output import Result, emit, message
 
 app = typer.Typer(
-    help="Improve a shared category classifier with other households without sharing a transaction.",
+    help=(
+        "Improve a shared category classifier with other households without sharing a transaction."
+        "\n\nExample: finanalytics federated keygen --out ~/federated"
+    ),
     no_args_is_help=True,
 )
 

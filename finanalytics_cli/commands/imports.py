@@ -6,6 +6,8 @@ import sys
 from typing import Any
 
 import typer
+from typer import _click as click
+from typer.core import TyperCommand
 
 from finanalytics_cli.commands._common import learn_after, open_store, paths
 from finanalytics_cli.output import Result, emit, message, progress, warn
@@ -35,7 +37,52 @@ def register(app: typer.Typer) -> None:
             "Example: finanalytics import ~/Downloads/checking.csv --account Checking"
         ),
         short_help="Import bank exports (CSV, OFX, QFX); `import list`, `import undo ID`.",
+        cls=_ImportCommand,
     )(import_command)
+
+
+_SUBCOMMANDS = typer.Typer()
+
+
+@_SUBCOMMANDS.command("list")
+def _list_help() -> None:
+    """The imports so far, newest first: file, when, rows added, duplicates, rejected, status.
+
+    Example: finanalytics import list --format json
+    """
+
+
+@_SUBCOMMANDS.command("undo")
+def _undo_help(
+    import_id: int = typer.Argument(..., metavar="IMPORT_ID", help="The import's id (see `finanalytics import list`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what it removes; change nothing."),
+    yes: bool = typer.Option(False, "--yes", help="Remove without asking (needed when not on a terminal)."),
+) -> None:
+    """Remove what one import added, your labels among them (asks first on a terminal).
+
+    Example: finanalytics import undo 12 --dry-run
+    """
+
+
+class _ImportCommand(TyperCommand):
+    """`import PATH...`, whose `import list --help` and `import undo --help` are their own."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["finanalytics.import_sub"] = args[0] if args and args[0] in ("list", "undo") else None
+        return super().parse_args(ctx, args)
+
+    @staticmethod
+    def help_subcommands() -> dict[str, click.Command]:
+        """`list` and `undo`, as commands whose help (and docs/COMMANDS.md) describe them."""
+        return dict(typer.main.get_command(_SUBCOMMANDS).commands)  # type: ignore[attr-defined]
+
+    def get_help(self, ctx: click.Context) -> str:
+        sub = ctx.meta.get("finanalytics.import_sub")
+        if not sub:
+            return super().get_help(ctx)
+        cmd = self.help_subcommands()[sub]
+        with click.Context(cmd, info_name=f"{ctx.info_name} {sub}", parent=ctx.parent) as sub_ctx:
+            return cmd.get_help(sub_ctx)
 
 
 def import_command(
@@ -66,7 +113,7 @@ def import_command(
         help="A CSV column with your own categories: imported as labels (the model learns from them).",
     ),
     drop_memos: bool = typer.Option(
-        False, "--drop-memos", help="Data minimisation: store no memo (nor the raw line that holds it)."
+        False, "--drop-memos", help="Data minimization: store no memo (nor the raw line that holds it)."
     ),
     currency: str = typer.Option(
         None,
@@ -77,7 +124,7 @@ def import_command(
         ),
     ),
     no_categorize: bool = typer.Option(
-        False, "--no-categorize", help="Store the rows uncategorised (run `finanalytics categorize` later)."
+        False, "--no-categorize", help="Store the rows uncategorized (run `finanalytics categorize` later)."
     ),
 ) -> None:
     if paths_ and paths_[0] == "list":
@@ -134,17 +181,17 @@ def import_command(
     if categorized is not None:
         c = categorized
         if "error" in c:
-            warn(f"the new transactions were stored but not categorised ({c['error']}): run `finanalytics categorize`")
+            warn(f"the new transactions were stored but not categorized ({c['error']}): run `finanalytics categorize`")
         else:
             done = c["considered"] - c["uncategorised"]
             message(
-                f"Categorised {done} of {c['considered']} transactions (rules {c['by_rule']}, model "
+                f"Categorized {done} of {c['considered']} transactions (rules {c['by_rule']}, model "
                 f"{c['by_model'] + c['by_canary']}, merchant table {c['by_merchant']}, keyword rules "
                 f"{c['by_keyword']}); "
                 + (
-                    f"{c['uncategorised']} left uncategorised: `finanalytics review` groups them."
+                    f"{c['uncategorised']} left uncategorized: `finanalytics review` groups them."
                     if c["uncategorised"]
-                    else "none left uncategorised."
+                    else "none left uncategorized."
                 )
             )
     emit(
@@ -172,7 +219,7 @@ def import_command(
 
 
 def _categorize_new(store: object) -> dict[str, object]:
-    """Categorise what the import added (your labels, rules, the model, keyword rules). The
+    """Categorize what the import added (your labels, rules, the model, keyword rules). The
     import has committed: a failure here is reported, never the import's."""
     from dataclasses import asdict
 
@@ -224,7 +271,7 @@ def _undo(import_id: int, dry_run: bool, yes: bool) -> None:
 
     with open_store(readonly=dry_run) as store:
         plan: dict[str, Any] = undo_import(store, import_id, dry_run=True)
-        labels = f", {plan['labels_removed']} of them labelled by you" if plan["labels_removed"] else ""
+        labels = f", {plan['labels_removed']} of them labeled by you" if plan["labels_removed"] else ""
         what = f"remove {plan['transactions_removed']} transactions of {plan['file']}{labels}"
         if dry_run:
             message(f"Import {import_id} undo would {what} (dry run).")

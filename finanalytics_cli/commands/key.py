@@ -7,7 +7,9 @@ import typer
 from finanalytics_cli.commands._common import interactive_passphrase, open_store, paths
 from finanalytics_cli.output import Result, emit, message
 
-app = typer.Typer(help="Inspect and change the key that unlocks the store.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect and change the key that unlocks the store.\n\nExample: finanalytics key status", no_args_is_help=True
+)
 
 
 @app.command("status")

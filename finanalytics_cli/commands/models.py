@@ -10,7 +10,11 @@ from finanalytics_cli.commands._common import open_store, parse_period
 from finanalytics_cli.output import Result, emit, message, progress, warn
 
 app = typer.Typer(
-    help="Train, inspect, deploy, roll back and monitor the models trained on this machine.", no_args_is_help=True
+    help=(
+        "Train, inspect, deploy, roll back and monitor the models trained on this machine."
+        "\n\nExample: finanalytics models train category_classifier"
+    ),
+    no_args_is_help=True,
 )
 
 

@@ -10,10 +10,17 @@ from finanalytics_cli.commands._common import open_store, parse_date
 from finanalytics_cli.output import Result, emit, message
 
 goals_app = typer.Typer(
-    help="Savings goals: targets, dates, progress and the chance of making it.", no_args_is_help=True
+    help=(
+        "Savings goals: targets, dates, progress and the chance of making it.\n\nExample: finanalytics goals progress"
+    ),
+    no_args_is_help=True,
 )
 budget_app = typer.Typer(
-    help="An optimised monthly budget, accepted budgets and budget versus actual.", no_args_is_help=True
+    help=(
+        "An optimized monthly budget, accepted budgets and budget versus actual."
+        '\n\nExample: finanalytics budget optimize --constraint "dining<=400"'
+    ),
+    no_args_is_help=True,
 )
 
 
@@ -144,7 +151,7 @@ def budget_optimize(
     constraint: list[str] = typer.Option([], "--constraint", help='E.g. "dining<=300", "savings>=1000".'),
     config: Path = typer.Option(None, "--config", help="A TOML file with income, goals, constraints, [weights]."),
 ) -> None:
-    """Optimise per-category monthly budgets: closest to your habits, covering goals and an emergency fund.
+    """Optimize per-category monthly budgets: closest to your habits, covering goals and an emergency fund.
 
     Example: finanalytics budget optimize --goal "House deposit" --constraint "dining<=400"
     """
@@ -180,12 +187,12 @@ def budget_optimize(
         "proportional_cut_baseline": plan.baseline,
         "weights": plan.weights,
     }
-    emit(Result("budget optimize", data, title="Optimised budget", rows_key="optimized_budget"))
+    emit(Result("budget optimize", data, title="Optimized budget", rows_key="optimized_budget"))
 
 
 @budget_app.command("accept")
 def budget_accept() -> None:
-    """Store the last optimised budget as this month's budget (the previous one ends).
+    """Store the last optimized budget as this month's budget (the previous one ends).
 
     Example: finanalytics budget accept
     """

@@ -9,11 +9,29 @@ import typer
 from finanalytics_cli.commands._common import go_ahead, open_store, parse_date, parse_period, paths
 from finanalytics_cli.output import Result, emit, message
 
-privacy_app = typer.Typer(help="Differential privacy: the budget and its ledger.", no_args_is_help=True)
-budget_app = typer.Typer(help="The privacy budget (epsilon) DP releases spend.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log of what was done to the store.", no_args_is_help=True)
-data_app = typer.Typer(help="Your data: retention, purging, forgetting and exporting.", no_args_is_help=True)
-retention_app = typer.Typer(help="How long transactions are kept.", no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="Differential privacy: the budget and its ledger.\n\nExample: finanalytics privacy status",
+    no_args_is_help=True,
+)
+budget_app = typer.Typer(
+    help="The privacy budget (epsilon) DP releases spend.\n\nExample: finanalytics privacy budget set 3.0",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(
+    help="The hash-chained audit log of what was done to the store.\n\nExample: finanalytics audit verify",
+    no_args_is_help=True,
+)
+data_app = typer.Typer(
+    help=(
+        "Your data: retention, purging, forgetting and exporting.\n\n"
+        "Example: finanalytics data export --out ~/finance-export"
+    ),
+    no_args_is_help=True,
+)
+retention_app = typer.Typer(
+    help="How long transactions are kept.\n\nExample: finanalytics data retention set 7y --dry-run",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,10 @@ import typer
 from finanalytics_cli.commands._common import open_store
 from finanalytics_cli.output import Result, message
 
-app = typer.Typer(help="Reports for people, scripts and cron jobs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Reports for people, scripts and cron jobs.\n\nExample: finanalytics report weekly --as html --out week.html",
+    no_args_is_help=True,
+)
 REPORT_FORMATS = ("md", "html", "json")
 LEVELS = {"medium": 2, "high": 3}
 
@@ -30,7 +33,7 @@ def weekly(
 ) -> None:
     """The week against a typical week, insights, anomalies, upcoming charges, budget, goals, forecast.
 
-    Runs unattended (no prompts, no colour; the key from the keyring or FINANALYTICS_PASSPHRASE).
+    Runs unattended (no prompts, no color; the key from the keyring or FINANALYTICS_PASSPHRASE).
 
     The form is --as (or --format) md, html or json; the global --json or --format json
     gives JSON, --format table or md Markdown; CSV is no form of a report (exit 2).

@@ -4,9 +4,9 @@ Called at the end of `import`, `tx label` and `categorize`. A new model is train
 there are labels new or changed since the last attempt: at least ``MIN_CHANGED`` of them,
 and at least ``CHANGED_SHARE`` of the labels of that attempt. It is promoted to production
 only through the same gate as `models train --deploy production` (the hold-out of your
-labels, categorisation with it against without it and against the model serving now);
+labels, categorization with it against without it and against the model serving now);
 otherwise it stays registered and nothing changes. When promoted, the rows the model may
-now categorise are categorised again. Everything happens in one store transaction: a kill
+now categorize are categorized again. Everything happens in one store transaction: a kill
 halfway leaves the store as it was.
 """
 
@@ -54,7 +54,7 @@ def due(total: int, changed: int, before: int) -> bool:
 
 def maybe_retrain(store: Any, recategorise: bool = True) -> dict[str, Any] | None:
     """Retrain the category classifier if the labels changed enough; promote it through the
-    gate; recategorise when promoted. None when nothing was due."""
+    gate; recategorize when promoted. None when nothing was due."""
     from finanalytics_cli.engine.categorize import categorize
     from finanalytics_cli.engine.models.category import parse_params, train_category_classifier
     from finanalytics_cli.engine.models.registry import deploy

@@ -1,8 +1,8 @@
-"""The budget optimiser: per-category monthly budgets as close as possible to the
+"""The budget optimizer: per-category monthly budgets as close as possible to the
 household's habits, subject to covering its goals and an emergency-fund build-up, and to
 the user's own constraints.
 
-A quadratic program: minimise sum_c w_c (b_c - h_c)^2 / h_c over the budgets b_c, where
+A quadratic program: minimize sum_c w_c (b_c - h_c)^2 / h_c over the budgets b_c, where
 h_c is the habitual monthly spending of category c and w_c its weight (essential
 categories weigh more, so cuts fall on discretionary ones first, in proportion to their
 size), subject to
@@ -364,7 +364,7 @@ def _solve(
     if not res.success:
         from finanalytics_cli.engine.errors import PredictionFailed
 
-        raise PredictionFailed(f"the budget optimiser did not converge: {res.message}")
+        raise PredictionFailed(f"the budget optimizer did not converge: {res.message}")
     x = np.clip(res.x, lower, upper)
     return {c: float(v) for c, v in zip(cats, x, strict=True)}
 

@@ -1,8 +1,8 @@
 """Categories: the taxonomy, user labels, user rules and built-in keyword rules.
 
-Order of authority when categorising: the user's own label (never overwritten), then
+Order of authority when categorizing: the user's own label (never overwritten), then
 user rules, then the deployed model (above its confidence threshold), then the built-in
-keyword rules for common merchants; what is left stays uncategorised for `review`.
+keyword rules for common merchants; what is left stays uncategorized for `review`.
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ class CategoryRename:
 
 def list_categories(con: Any) -> list[Category]:
     """The taxonomy and your own categories, each with its number of transactions
-    (uncategorised ones count as Uncategorized); a name transactions use that the
+    (uncategorized ones count as Uncategorized); a name transactions use that the
     taxonomy lacks is listed too, with no kind."""
     rows = con.execute(
         """

@@ -1,4 +1,4 @@
-"""Categorise transactions: user labels > user rules > model > merchant table > keyword rules > review."""
+"""Categorize transactions: user labels > user rules > model > merchant table > keyword rules > review."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def _load(store: Any, model_id: int | None, result: CategorizeResult) -> Any:
 
 
 def categorize(store: Any, threshold: float | None = None, everything: bool = False) -> CategorizeResult:
-    """Categorise new and uncategorised transactions (``everything``: all but user labels)."""
+    """Categorize new and uncategorized transactions (``everything``: all but user labels)."""
     from finanalytics_cli.engine.features import ensure_features, feature_frame
     from finanalytics_cli.engine.models.registry import routes_to_canary, serving
 
@@ -240,7 +240,7 @@ def categorize(store: Any, threshold: float | None = None, everything: bool = Fa
 
 
 def _keyword_only(con: Any, where: str, params: list[Any], result: CategorizeResult) -> None:
-    """No model serves: the merchant table, then the keyword rules categorise the rows
+    """No model serves: the merchant table, then the keyword rules categorize the rows
     (:func:`builtin_categories`, each distinct descriptor matched once up to its store
     numbers), written back in one UPDATE."""
     import polars as pl

@@ -36,7 +36,7 @@ class DemoTour:
 
 
 def run_demo(store: Any, workdir: Path) -> DemoTour:
-    """Write the sample exports under ``workdir``, import them, and summarise."""
+    """Write the sample exports under ``workdir``, import them, and summarize."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     files = write_sample(workdir)

@@ -13,7 +13,7 @@ from finanalytics_cli.engine.errors import InvalidInput
 
 @dataclass(frozen=True)
 class NewTransaction:
-    """A normalised transaction ready to store (money out is negative)."""
+    """A normalized transaction ready to store (money out is negative)."""
 
     posted_date: dt.date
     amount: Decimal

@@ -1,5 +1,5 @@
 """Built-in merchant knowledge: the category of a bank descriptor before the user has
-labelled anything.
+labeled anything.
 
 The knowledge is two small tables shipped in the package and written by
 ``tools/build_merchant_table.py`` (never edited by hand): ``data/merchants.tsv.gz``, brand
@@ -233,7 +233,7 @@ def _short_or(squashed: Any, spaced: Any) -> Any:
 
 
 def name_keys(names: list[str | None]) -> list[str]:
-    """Each brand name normalised as the table stores it (lower case, accents folded,
+    """Each brand name normalized as the table stores it (lower case, accents folded,
     punctuation and store-number-like tokens removed, single-spaced); '' for None.
     The build script uses this, so the table and the matcher cannot disagree."""
     import polars as pl
@@ -243,7 +243,7 @@ def name_keys(names: list[str | None]) -> list[str]:
 
 
 def lookup_keys(keys: list[str]) -> list[str]:
-    """The key each normalised name (from :func:`name_keys`) is looked up by."""
+    """The key each normalized name (from :func:`name_keys`) is looked up by."""
     import polars as pl
 
     s = pl.Series("k", keys, dtype=pl.String)

@@ -1,7 +1,7 @@
 """What `review` shows: the transactions that need a person, one group per merchant.
 
 A group holds the rows of one cleaned merchant (``transactions.merchant``, else the raw
-payee) that are uncategorised or categorised by the model with low confidence; a label
+payee) that are uncategorized or categorized by the model with low confidence; a label
 you gave that was held as possible poisoning is a group of its own and comes first. Each
 group carries a suggestion taken from the store, never made up:
 
@@ -212,7 +212,7 @@ def _from_labels(labels: Counter[str] | None, merchant: str, known: set[str]) ->
 
 
 def _from_unserved_predictions(con: Any, groups: list[dict[str, Any]], known: set[str]) -> None:
-    """The model's latest guesses for rows it was too unsure of to categorise."""
+    """The model's latest guesses for rows it was too unsure of to categorize."""
     if not groups:
         return
     from finanalytics_cli.engine.models.category import MODEL_TYPE
@@ -271,7 +271,7 @@ def _command(con: Any, group: dict[str, Any], payees: list[str]) -> None:
 
 def _overlaps(con: Any, groups: list[dict[str, Any]], payees: dict[int, list[str]]) -> None:
     """A group's rule that also matches the payees of other groups listed: named in
-    ``also_matches`` (accepting it categorises those too)."""
+    ``also_matches`` (accepting it categorizes those too)."""
     others = [g for g in groups if not g["flagged"]]
     flat = [(i, p) for i, g in enumerate(others) for p in payees[id(g)]]
     if not flat:

@@ -209,7 +209,7 @@ def assess_risk(store: Any, today: dt.date | None = None) -> RiskAssessment:
             )
         )
     elif cards:
-        notes.append("credit utilisation left out: the card's export carries no credit limit (OFX AVAILBAL)")
+        notes.append("credit utilization left out: the card's export carries no credit limit (OFX AVAILBAL)")
     weight = sum(f.weight for f in factors)
     score = round(100 * sum(f.weight * f.risk for f in factors) / weight)
     level = next(name for bound, name in LEVELS if score < bound)

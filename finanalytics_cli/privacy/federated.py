@@ -3,9 +3,9 @@
 The shared model is a nearest-centroid classifier over hashed character n-grams of the
 merchant and payee (a feature space every member computes alike, with no vocabulary to
 exchange), for the public taxonomy's top-level categories. Its parameters are sums: per
-category, the sum of the members' L2-normalised feature vectors and the number of
-labelled transactions. A member's update is those sums over its own labels, so
-replacing one labelled transaction moves the update by at most ``SENSITIVITY`` = 2 in
+category, the sum of the members' L2-normalized feature vectors and the number of
+labeled transactions. A member's update is those sums over its own labels, so
+replacing one labeled transaction moves the update by at most ``SENSITIVITY`` = 2 in
 L2 (sqrt(2) in the feature sums, sqrt(2) in the counts), whatever the number of labels:
 Gaussian noise calibrated to that public constant through OpenDP makes the update
 (epsilon, delta)-DP per transaction, the same unit as the other DP releases, charged to
@@ -100,7 +100,7 @@ def _texts(merchants: list[str | None], payees: list[str | None]) -> list[str]:
 
 
 def features(merchants: list[str | None], payees: list[str | None]) -> Any:
-    """The public feature map: non-negative, L2-normalised hashed n-grams (a sparse matrix)."""
+    """The public feature map: non-negative, L2-normalized hashed n-grams (a sparse matrix)."""
     return _vectorizer().transform(_texts(merchants, payees))
 
 
@@ -378,7 +378,7 @@ class FederatedModel:
     """The shared classifier; `predict` has the category model's interface.
 
     ``sums`` (classes x N_FEATURES) and ``counts`` are the noisy sums of the members'
-    labelled feature vectors per category; a class scores by the cosine of a
+    labeled feature vectors per category; a class scores by the cosine of a
     transaction's features with its centroid, plus the log of its share of the labels."""
 
     classes: list[str]
@@ -556,7 +556,7 @@ def local_data(con: Any, *, minimum: int = MIN_LABELS) -> Labelled:
     classes = set(public_classes())
     rows = [r for r in rows if r[2] in classes]
     if len(rows) < minimum:
-        raise InsufficientData(f"a federated update needs {minimum} labelled transactions; this store has {len(rows)}")
+        raise InsufficientData(f"a federated update needs {minimum} labeled transactions; this store has {len(rows)}")
     return Labelled(
         features([r[0] for r in rows], [r[1] for r in rows]),
         [r[2] for r in rows],
@@ -851,7 +851,7 @@ def aggregate(
 
 
 def _check_honest(sums: Any, counts: Any, members: int, sigma: float) -> None:
-    """What honest members' noisy sums satisfy (each labelled vector is non-negative with
+    """What honest members' noisy sums satisfy (each labeled vector is non-negative with
     norm 1): counts between 0 and members x MAX_LABELS, no feature sum far below zero, and
     each category's feature sum no longer than its count; all up to 6 sigma of the noise.
     A member who sends anything else (every coordinate 2^31-1, say) is poisoning the model."""

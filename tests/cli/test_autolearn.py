@@ -131,7 +131,7 @@ def test_a_model_worse_than_the_fallback_is_not_promoted(cli: Any, sample_store:
     learning = out["meta"]["learning"]
     assert learning["trained"] and not learning["deployed"], learning
     assert learning["pipeline_accuracy"] <= learning["fallback_accuracy"]
-    assert "not better than categorising without it" in learning["gate"]
+    assert "not better than categorizing without it" in learning["gate"]
 
     r = cli("models", "train", "category_classifier", "--deploy", "production", "--json")
     assert r.exit_code == 0 and "not deployed" in r.stderr

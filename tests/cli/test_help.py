@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from finanalytics_cli.docs import _walk, command_reference
@@ -70,3 +71,70 @@ def test_status_summarises_the_store(cli, categorized_store) -> None:
     assert data["last_import"]["file"] and data["last_import"]["added"] > 0
     table = cli("status", "--format", "table")
     assert table.exit_code == 0 and "Girokonto" in table.stdout
+
+
+BRITISH = re.compile(
+    r"\b(\w*categoris\w*|\w*optimis\w*|\w*normalis\w*|minimis\w*|labell\w*|colour|behaviour|favour\w*|"
+    r"analys(e|ed|ing)|summaris\w*|recognis\w*|utilis\w*|cancelled|judgement)\b",
+    re.IGNORECASE,
+)
+
+
+def test_help_reads_as_words_not_python_types(cli) -> None:
+    """No `<bool>`, `<list[str]>` or `{TX_ID}`: flags show nothing, values a word or metavar."""
+    pages = {path: cli(*path.split()[1:], "--help") for path, _ in _commands()}
+    for path, shown in pages.items():
+        assert shown.exit_code == 0, path
+        out = shown.stdout
+        assert not re.search(r"<(bool|str|int|float|list\[\w+\]|Path|date)>", out), f"{path}: a Python type"
+        assert not re.search(r"\{[A-Za-z_]+\}", out), f"{path}: a {{NAME}} in the usage line"
+    label = pages["finanalytics tx label"].stdout
+    assert "TX_ID CATEGORY" in label
+    imp = pages["finanalytics import"].stdout
+    assert re.search(r"--account\s+TEXT", imp) and re.search(r"--strict\s+Refuse", imp)
+
+
+def test_paragraphs_reflow_instead_of_breaking_mid_sentence(cli) -> None:
+    out = cli("tx", "label", "--help", env={"COLUMNS": "200"}).stdout
+    # The docstring breaks its line after "held": the help joins it with the next.
+    assert "applied but held for review" in " ".join(out.split())
+    assert re.search(r"held\s*\n", out) is None
+
+
+def test_every_group_has_an_example(cli) -> None:
+    from typer.main import get_command
+
+    from finanalytics_cli.app import app
+
+    groups = [(p, c) for p, c in _walk(get_command(app), "finanalytics") if getattr(c, "commands", None)]
+    assert len(groups) >= 14
+    for path, group in groups:
+        if path == "finanalytics":
+            continue
+        assert "Example: finanalytics" in (group.help or ""), f"{path}: no example"
+        shown = cli(*path.split()[1:], "--help")
+        assert shown.exit_code == 0 and "Example: finanalytics" in shown.stdout, path
+
+
+def test_import_list_and_undo_have_their_own_help(cli) -> None:
+    listed = cli("import", "list", "--help")
+    assert listed.exit_code == 0
+    assert "Usage: finanalytics import list" in listed.stdout and "--account" not in listed.stdout
+    undo = cli("import", "undo", "-h")
+    assert undo.exit_code == 0
+    assert "Usage: finanalytics import undo [OPTIONS] IMPORT_ID" in undo.stdout
+    assert "--dry-run" in undo.stdout and "--yes" in undo.stdout and "--map" not in undo.stdout
+    whole = cli("import", "--help")
+    assert "--account" in whole.stdout and "import list" in whole.stdout
+    doc = (ROOT / "docs" / "COMMANDS.md").read_text(encoding="utf-8")
+    assert "## `finanalytics import list`" in doc and "## `finanalytics import undo`" in doc
+
+
+def test_us_spelling_in_help_and_docs(cli) -> None:
+    texts = {"docs/COMMANDS.md": (ROOT / "docs" / "COMMANDS.md").read_text(encoding="utf-8")}
+    texts["README.md"] = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path, _ in _commands():
+        texts[path] = cli(*path.split()[1:], "--help").stdout
+    for where, text in texts.items():
+        found = sorted({m.group(0) for m in BRITISH.finditer(text)})
+        assert not found, f"{where}: {found}"

@@ -192,7 +192,7 @@ def test_risk_assessment_explains_itself(categorized_store: Any) -> None:
     assert 0 <= r.score <= 100 and r.level in ("low", "moderate", "high")
     names = {f.name for f in r.factors}
     assert names == set(WEIGHTS) - {"credit_utilisation"}  # the sample card has no limit in its export
-    assert any("credit utilisation left out" in n for n in r.notes)
+    assert any("credit utilization left out" in n for n in r.notes)
     for f in r.factors:
         assert 0 <= f.risk <= 1 and f.sentence.endswith(".") and f.weight > 0
     weight = sum(f.weight for f in r.factors)

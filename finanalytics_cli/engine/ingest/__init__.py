@@ -1,4 +1,4 @@
-"""Import bank exports: detect, parse, validate, normalise, dedupe, store.
+"""Import bank exports: detect, parse, validate, normalize, dedupe, store.
 
 One file is one database transaction: all of it lands, or (on any error, or with
 ``dry_run``) none of it.

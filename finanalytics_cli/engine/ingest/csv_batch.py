@@ -297,8 +297,7 @@ def build_batch(frame: Any, layout: CsvLayout, name: str) -> ParsedExport:
     if excluded:
         examples = ", ".join(sorted({repr(r["text"][:30]) for r in excluded})[:3])
         parsed.warnings.append(
-            f"{len(excluded)} balance, total or cancelled record(s) taken out, not imported as transactions "
-            f"({examples})"
+            f"{len(excluded)} balance, total or canceled record(s) taken out, not imported as transactions ({examples})"
         )
     return parsed
 

@@ -3,7 +3,7 @@
 Shapes: ISO and year-first with dashes, slashes, dots (a trailing dot too: "2024.01.15."),
 day/month orders with any separator, two-digit years, month names in English, German,
 French, Spanish, Italian, Dutch, Portuguese, Scandinavian, Polish, Czech and Hungarian
-(normalised to English abbreviations before parsing), and Excel serial day numbers
+(normalized to English abbreviations before parsing), and Excel serial day numbers
 where the column holds nothing else.
 """
 

@@ -19,7 +19,7 @@ The order of evidence, strongest first:
    like (letters of one alphabet, no stray symbols or case flips inside words), because a
    handful of accented words is little evidence for a statistical detector.
 
-The whole file is then decoded once with the chosen codec, whose normalised Python name
+The whole file is then decoded once with the chosen codec, whose normalized Python name
 (``cp1250``, ``iso8859-2``, ``utf-8`` ...) is returned with the text.
 """
 
@@ -111,7 +111,7 @@ _ALPHABET_SETS = tuple(frozenset(a) for a in _ALPHABETS)
 def decode_export(data: bytes, name: str, declared: str | None = None) -> tuple[str, str]:
     """Decode a whole file, deciding the encoding once for all of it.
 
-    Returns ``(text, encoding)`` with the encoding's normalised Python codec name.
+    Returns ``(text, encoding)`` with the encoding's normalized Python codec name.
     ``declared`` (from --map or an OFX header) wins when the bytes decode with it and
     do not contradict it.
     """

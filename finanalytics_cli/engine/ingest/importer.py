@@ -187,7 +187,7 @@ def import_sources(
 
 
 def mask_account_id(account_id: str | None, data_key: bytes) -> str | None:
-    """An account number as stored: a keyed hash (so the same account is recognised on the
+    """An account number as stored: a keyed hash (so the same account is recognized on the
     next import) and the last four digits (so people can tell accounts apart)."""
     if not account_id:
         return account_id

@@ -637,7 +637,7 @@ def normalise_header(text: str) -> str:
 
 @dataclass
 class CsvLayout:
-    """Everything needed to read one CSV export; serialisable to a --map TOML."""
+    """Everything needed to read one CSV export; serializable to a --map TOML."""
 
     encoding: str = "utf-8"
     delimiter: str = ","

@@ -18,10 +18,10 @@ FINGERPRINT_VERSION = 1
 
 
 def _fingerprint_basis(account_id: int) -> Any:
-    """The text a fingerprint hashes (normalised: upper case, single spaces).
+    """The text a fingerprint hashes (normalized: upper case, single spaces).
 
     The definition, row by row. :func:`load_batch` has DuckDB hash the same text put
-    together from the columns (``_FINGERPRINT``), with the texts normalised in bulk
+    together from the columns (``_FINGERPRINT``), with the texts normalized in bulk
     (:func:`_texts`); tests/engine/ingest/test_loader.py holds the two to each other."""
     import polars as pl
 
@@ -47,7 +47,7 @@ _ODD_SPACE = r"[^\S ]|  "
 
 def _norm_fast(col: str) -> list[Any]:
     """``upper(text)`` with the ends stripped, and whether the text holds whitespace the
-    normalisation would also change (see :func:`_renorm`): bank text rarely holds a tab,
+    normalization would also change (see :func:`_renorm`): bank text rarely holds a tab,
     a no-break space or two spaces in a row, so few values need the regex."""
     import polars as pl
 
@@ -59,7 +59,7 @@ def _norm_fast(col: str) -> list[Any]:
 
 
 def _renorm(fast: Any, odd: Any, raw: Any) -> Any:
-    """The fast normalisation, with the values flagged ``odd`` normalised in full."""
+    """The fast normalization, with the values flagged ``odd`` normalized in full."""
     if not odd.any():
         return fast
     idx = odd.arg_true()
@@ -68,7 +68,7 @@ def _renorm(fast: Any, odd: Any, raw: Any) -> Any:
 
 
 def _texts(frame: Any) -> tuple[Any, Any, Any]:
-    """(merchant, normalised payee, normalised memo) of each row of the batch.
+    """(merchant, normalized payee, normalized memo) of each row of the batch.
 
     The row-wise text work runs in one select, which polars spreads over the cores.
     Merchants are cleaned once per distinct payee up to its digits (see payee.py)."""
@@ -83,7 +83,7 @@ def _texts(frame: Any) -> tuple[Any, Any, Any]:
 
 def _unless_same(norm: Any, raw: Any, name: str) -> Any:
     """``norm`` where it differs from a non-null ``raw``, else null: most bank text is
-    normalised already, and the fingerprint then hashes the stored column itself."""
+    normalized already, and the fingerprint then hashes the stored column itself."""
     import polars as pl
 
     differs = (raw.is_not_null() & (norm != raw)).fill_null(False)

@@ -116,7 +116,7 @@ def clean_merchant_series(series: Any) -> Any:
 
 
 def clean_merchant(payee: str | None) -> str | None:
-    """The normalised merchant name of one raw payee string (None stays None)."""
+    """The normalized merchant name of one raw payee string (None stays None)."""
     import polars as pl
 
     if payee is None:

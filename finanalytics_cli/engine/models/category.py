@@ -30,7 +30,7 @@ PARAMS: dict[str, tuple[type, Any, str]] = {
     "C": (float, 20.0, "inverse regularisation of the logistic model"),
     "min_df": (int, 1, "minimum documents per n-gram"),
     "char_ngram_max": (int, 5, "longest character n-gram"),
-    "holdout": (float, 0.2, "share of the labelled period (the most recent) held out for validation"),
+    "holdout": (float, 0.2, "share of the labeled period (the most recent) held out for validation"),
     "threshold": (float, 0.5, "confidence below which a prediction is not served"),
     "n_estimators": (int, 300, "LightGBM trees"),
 }
@@ -695,10 +695,10 @@ def train_category_classifier(
 
 
 def holdout_gate(store: Any, test: Any, model: CategoryModel, raw_test: RawFeatures, threshold: float) -> dict:
-    """Promote a model only if categorisation with it beats categorisation without it on the
+    """Promote a model only if categorization with it beats categorization without it on the
     hold-out of the user's labels, measured the same way on every row (a row left
-    uncategorised counts as wrong), and is not worse than the model serving now (which may
-    have seen these rows: the comparison favours it)."""
+    uncategorized counts as wrong), and is not worse than the model serving now (which may
+    have seen these rows: the comparison favors it)."""
     from finanalytics_cli.engine.categorize import builtin_categories, rule_categories, served
     from finanalytics_cli.engine.models.registry import load_model, serving
 
@@ -729,7 +729,7 @@ def holdout_gate(store: Any, test: Any, model: CategoryModel, raw_test: RawFeatu
         except Exception:  # noqa: BLE001 - an unloadable serving model is no bar to beat
             current = None
     if pipeline <= base:
-        reason = f"not better than categorising without it ({pipeline:.1%} vs {base:.1%} on the hold-out)"
+        reason = f"not better than categorizing without it ({pipeline:.1%} vs {base:.1%} on the hold-out)"
     elif current is not None and pipeline < current:
         reason = f"worse than the model serving now ({pipeline:.1%} vs {current:.1%} on the hold-out)"
     else:

@@ -173,7 +173,7 @@ def train_risk_scorer(
     positives = sum(r["label"] for r in rows)
     if len(rows) < 200 or positives < MIN_POSITIVE_DAYS:
         raise InsufficientData(
-            f"the risk_scorer learns from past shortfalls: {len(rows)} labelled account-days with {positives} "
+            f"the risk_scorer learns from past shortfalls: {len(rows)} labeled account-days with {positives} "
             f"followed by a balance below zero within {HORIZON_DAYS} days (needs 200 days and "
             f"{MIN_POSITIVE_DAYS}); until then `risk` uses the rule of thumb"
         )
