@@ -11,8 +11,7 @@ from finanalytics_cli.output import Result, emit, message
 
 rules_app = typer.Typer(
     help=(
-        "Your own categorization rules (they win over the model).\n\n"
-        "Example: finanalytics rules add 'costco' Groceries"
+        "Your own categorization rules (they win over the model).\n\nExample: finanalytics rules add 'costco' Groceries"
     ),
     no_args_is_help=True,
 )
