@@ -16,19 +16,52 @@ from finanalytics_cli.output import FORMATS, Settings, set_settings
 # --json`); they are moved before the sub-command so the root callback sees them.
 _GLOBAL_VALUED = ("--format", "--profile", "--db", "--wait")
 _GLOBAL_FLAGS = ("--json", "--quiet", "--no-color", "--wide")
-# `import --format auto|csv|ofx|qfx` names the input's format: left to `import`.
-_IMPORT_INPUT_FORMATS = ("auto", "csv", "ofx", "qfx")
-# `data export --format parquet|csv|json` names the files' format: left to `data export`.
-_EXPORT_FORMATS = ("parquet", "csv", "json")
-# `report weekly --format md|html|json` names the report's format: left to `report weekly`.
-_REPORT_FORMATS = ("md", "html", "json")
+# `--format` is the output format everywhere. The input format of `import` is
+# `--input-format`, the files' format of `data export` is `--file-format`, the form of
+# `report weekly` is `--as`. Values that only made sense in their old meaning are usage
+# errors that name the new option, never silently taken as something else.
+_MOVED_FORMAT_VALUES = {
+    ("import",): (("auto", "ofx", "qfx"), "--input-format"),
+    ("data", "export"): (("parquet",), "--file-format"),
+    ("report", "weekly"): (("html",), "--as"),
+}
 
 
-def hoist_global_options(args: list[str]) -> list[str]:
-    """Move global options that follow a sub-command to the front of ``args``."""
+class MovedOption(Exception):
+    """A `--format VALUE` written where the value now belongs to another option."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _moved_format(words: list[str], value: str | None, args: list[str]) -> str | None:
+    """Why ``--format value`` after these command words is refused (None: it is the output format)."""
+    for path, (values, option) in _MOVED_FORMAT_VALUES.items():
+        if tuple(words[: len(path)]) != path:
+            continue
+        if value in values:
+            return f"--format {value}: --format is the output format; the {_WHAT[option]} is {option} {value}"
+        if path == ("data", "export") and value in ("csv", "json") and "--file-format" not in args:
+            # It meant the files' format before 0.3.0: say which one is meant.
+            return (
+                f"--format {value} after `data export` is ambiguous: write --file-format {value} for the "
+                f"files, or --format {value} before `data export` for the command's output"
+            )
+    return None
+
+
+_WHAT = {"--input-format": "input's format", "--file-format": "files' format", "--as": "report's form"}
+
+
+def hoist_global_options(args: list[str], strict: bool = True) -> list[str]:
+    """Move global options that follow a sub-command to the front of ``args``.
+
+    ``strict``: raise :class:`MovedOption` for a `--format` value that belongs to another
+    option now (`import --format ofx`); otherwise leave it where it is.
+    """
     front: list[str] = []
     rest: list[str] = []
-    seen_command: str | None = None
     words: list[str] = []  # the command words seen so far, e.g. ["data", "export"]
     i = 0
     while i < len(args):
@@ -40,21 +73,15 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if name in _GLOBAL_VALUED:
             value = inline if eq else (args[i + 1] if i + 1 < len(args) else None)
             taken = 1 if eq else 2
-            if name == "--format" and (
-                (seen_command == "import" and value in _IMPORT_INPUT_FORMATS)
-                or (words[:2] == ["data", "export"] and value in _EXPORT_FORMATS)
-                or (words[:2] == ["report", "weekly"] and value in _REPORT_FORMATS)
-            ):
-                rest.extend(args[i : i + taken])
-            else:
-                front.extend(args[i : i + taken])
+            why = _moved_format(words, value, args) if name == "--format" and words else None
+            if why and strict:
+                raise MovedOption(why)
+            (rest if why else front).extend(args[i : i + taken])
             i += taken
             continue
         if arg in _GLOBAL_FLAGS:
             front.append(arg)
         else:
-            if seen_command is None and not arg.startswith("-") and (not front or front[-1] not in _GLOBAL_VALUED):
-                seen_command = arg
             if not arg.startswith("-") and len(words) < 2 and (not rest or not rest[-1].startswith("-")):
                 words.append(arg)
             rest.append(arg)
@@ -81,7 +108,11 @@ class RootGroup(TyperGroup):
 
         ctx.meta["finanalytics.raw_args"] = list(args)
         try:
-            return super().parse_args(ctx, hoist_global_options(args))
+            try:
+                hoisted = hoist_global_options(args)
+            except MovedOption as moved:
+                raise UsageError(moved.text, ctx=ctx) from None
+            return super().parse_args(ctx, hoisted)
         except UsageError as err:
             _usage_envelope(ctx, list(args), err)
             _usage_line(ctx, list(args), err)
@@ -244,7 +275,7 @@ def _usage_envelope(ctx: typer.Context, raw: list[str], err: Any) -> None:
 def _command_name(ctx: typer.Context, raw: list[str]) -> str:
     words: list[str] = []
     group: Any = ctx.command
-    for arg in hoist_global_options(raw):
+    for arg in hoist_global_options(raw, strict=False):
         if arg.startswith("-"):
             if words:
                 break

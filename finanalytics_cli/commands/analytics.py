@@ -6,7 +6,7 @@ from typing import Literal
 
 import typer
 
-from finanalytics_cli.commands._common import open_store, parse_date, parse_period
+from finanalytics_cli.commands._common import open_store, parse_period
 from finanalytics_cli.output import Result, emit, message
 
 insights_app = typer.Typer(
@@ -121,15 +121,19 @@ def spending(
     )
 
 
-def anomalies(since: str = typer.Option(None, "--since", help="Only findings from this date (YYYY-MM-DD).")) -> None:
+def anomalies(
+    date_from: str = typer.Option(None, "--from", "--since", help="Only findings from this date (YYYY-MM-DD)."),
+    date_to: str = typer.Option(None, "--to", help="Only findings up to this date (YYYY-MM-DD), inclusive."),
+) -> None:
     """Unusual transactions, each with a reason and a score.
 
-    Example: finanalytics anomalies --since 2026-01-01
+    Example: finanalytics anomalies --from 2026-01-01
     """
     from finanalytics_cli.engine.anomalies import detect_anomalies
 
+    since, until = parse_period(date_from, date_to)
     with open_store(readonly=True) as store:
-        report = detect_anomalies(store, since=parse_date(since, "--since"))
+        report = detect_anomalies(store, since=since, until=until)
     meta = {"model_id": report.model_id}
     if report.fallback:
         meta["fallback"] = report.fallback

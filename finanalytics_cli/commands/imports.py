@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from typer import _click as click
@@ -92,11 +92,8 @@ def import_command(
         "--account",
         help="The account these exports belong to (CSV needs it unless the store has one account; OFX names its own).",
     ),
-    input_format: str = typer.Option(
-        "auto",
-        "--format",
-        help="Input format: auto, csv, ofx or qfx (other --format values choose the output format).",
-        metavar="[auto|csv|ofx|qfx]",
+    input_format: Literal["auto", "csv", "ofx", "qfx"] = typer.Option(
+        "auto", "--input-format", help="The files' format: auto (by content), csv, ofx or qfx."
     ),
     map_: str = typer.Option(None, "--map", help="A TOML file (or saved map name) fixing the CSV layout."),
     save_map: str = typer.Option(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -264,7 +265,9 @@ def data_forget(yes: bool = typer.Option(False, "--yes", help="Really destroy th
 @data_app.command("export")
 def data_export(
     out: Path = typer.Option(..., "--out", help="A new directory for the files."),
-    fmt: str = typer.Option("parquet", "--format", help="The files' format: parquet, csv or json."),
+    fmt: Literal["parquet", "csv", "json"] = typer.Option(
+        "parquet", "--file-format", help="The files' format: parquet, csv or json."
+    ),
     dp: bool = typer.Option(False, "--dp", help="Export a differentially private release of spending instead."),
     epsilon: str = typer.Option("1.0", "--epsilon", help="With --dp: the epsilon this export spends."),
     bound: float = typer.Option(None, "--bound", help="With --dp: clamp each transaction to this amount."),
@@ -274,7 +277,7 @@ def data_export(
 ) -> None:
     """Export all of your data (one file per table), or with --dp a DP release of it.
 
-    Example: finanalytics data export --out ~/finance-export --format csv
+    Example: finanalytics data export --out ~/finance-export --file-format csv
     """
     from finanalytics_cli.privacy.audit import append
     from finanalytics_cli.privacy.retention import export_data

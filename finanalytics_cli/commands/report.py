@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -20,11 +21,8 @@ LEVELS = {"medium": 2, "high": 3}
 @app.command("weekly")
 def weekly(
     week: str = typer.Option(None, "--week", help="The ISO week, e.g. 2026-W43 (default: the latest complete one)."),
-    as_: str = typer.Option(
-        None, "--as", help="md (default), html (charts as inline SVG) or json.", metavar="[md|html|json]"
-    ),
-    fmt: str = typer.Option(
-        None, "--format", help="Same as --as; the global --format table|md|json works too.", metavar="[md|html|json]"
+    as_: Literal["md", "html", "json"] | None = typer.Option(
+        None, "--as", help="md (default), html (charts as inline SVG) or json; else the output format."
     ),
     out: Path = typer.Option(None, "--out", help="Write the report to this file (mode 0600) instead of stdout."),
     fail_on: str = typer.Option(
@@ -35,7 +33,7 @@ def weekly(
 
     Runs unattended (no prompts, no color; the key from the keyring or FINANALYTICS_PASSPHRASE).
 
-    The form is --as (or --format) md, html or json; the global --json or --format json
+    The form is --as md, html or json, else the output format: --json or --format json
     gives JSON, --format table or md Markdown; CSV is no form of a report (exit 2).
 
     Example: finanalytics report weekly --as html --out ~/reports/week.html --fail-on high
@@ -45,11 +43,9 @@ def weekly(
     from finanalytics_cli.exit_codes import ALERT_FOUND
     from finanalytics_cli.output import render_json, render_report_html, render_report_md
 
-    if as_ and fmt and as_ != fmt:
-        raise typer.BadParameter(f"--as {as_} and --format {fmt} disagree", param_hint="--as")
     # The command's own choice, else the global output format (a table is Markdown here).
     given = settings().format or "md"
-    fmt = as_ or fmt or ("md" if given == "table" else given)
+    fmt = as_ or ("md" if given == "table" else given)
     if fmt not in REPORT_FORMATS:
         raise typer.BadParameter(f"a report is md, html or json, not {fmt!r}", param_hint="--as")
     if fail_on is not None and fail_on not in LEVELS:

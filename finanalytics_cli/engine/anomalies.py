@@ -93,8 +93,11 @@ def _load(con: Any, start: dt.date | None) -> tuple[list[dict[str, Any]], set[tu
     return out, seen
 
 
-def detect_anomalies(store: Any, since: dt.date | None = None, recurring: Any = None) -> AnomalyReport:
-    """Findings (optionally from ``since`` on); ``recurring``: a RecurringReport already computed."""
+def detect_anomalies(
+    store: Any, since: dt.date | None = None, recurring: Any = None, until: dt.date | None = None
+) -> AnomalyReport:
+    """Findings (optionally from ``since`` on, up to ``until``); ``recurring``: a RecurringReport
+    already computed."""
     con = store.con
     first = con.execute("SELECT min(posted_date) FROM transactions").fetchone()[0]
     start = since - dt.timedelta(days=HISTORY_DAYS) if since else None
@@ -123,8 +126,10 @@ def detect_anomalies(store: Any, since: dt.date | None = None, recurring: Any = 
     _fees(rows, add)
     _price_increases(con, add, {r["tx_id"]: r for r in rows}, recurring)
     found = sorted(findings.values(), key=lambda f: (-f.score, f.date))
-    report = AnomalyReport([f for f in found if not since or f.date >= since], None)
-    _model_scores(store, rows, report, since)
+    report = AnomalyReport(
+        [f for f in found if (not since or f.date >= since) and (not until or f.date <= until)], None
+    )
+    _model_scores(store, rows, report, since, until)
     return report
 
 
@@ -309,7 +314,9 @@ def _price_increases(con: Any, add: Any, by_id: dict[int, dict[str, Any]], recur
                 )
 
 
-def _model_scores(store: Any, rows: list[dict[str, Any]], report: AnomalyReport, since: dt.date | None) -> None:
+def _model_scores(
+    store: Any, rows: list[dict[str, Any]], report: AnomalyReport, since: dt.date | None, until: dt.date | None = None
+) -> None:
     from finanalytics_cli.engine.errors import ModelUnavailable
     from finanalytics_cli.engine.models.registry import load_model, serving
 
@@ -335,6 +342,8 @@ def _model_scores(store: Any, rows: list[dict[str, Any]], report: AnomalyReport,
     for tx_id, (s, why) in model.outliers(scores, ratios).items():
         if tx_id in known or tx_id not in by_id or by_id[tx_id]["amount"] >= 0:
             continue  # money in (refunds, bonuses) is not a charge to worry about
+        if until and by_id[tx_id]["date"] > until:
+            continue
         r = by_id[tx_id]
         report.findings.append(
             Finding(

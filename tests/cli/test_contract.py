@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from finanalytics_cli.app import hoist_global_options
+from finanalytics_cli.app import MovedOption, hoist_global_options
 from finanalytics_cli.exit_codes import EXIT_CODES
 
 ENVELOPE_KEYS = {"schema_version", "command", "data", "meta"}
@@ -53,8 +53,8 @@ def test_global_options_anywhere() -> None:
         "key",
         "status",
     ]
-    # `import --format csv` names the input format; `--format json` is the output's.
-    assert hoist_global_options(["import", "a.csv", "--format", "csv"]) == ["import", "a.csv", "--format", "csv"]
+    # `--format` is the output format, after `import` too (its input's is --input-format).
+    assert hoist_global_options(["import", "a.csv", "--format", "csv"]) == ["--format", "csv", "import", "a.csv"]
     assert hoist_global_options(["import", "a.csv", "--format", "json"]) == ["--format", "json", "import", "a.csv"]
     assert hoist_global_options(["--profile", "import", "paths"]) == ["--profile", "import", "paths"]
     assert hoist_global_options(["paths", "--", "--json"]) == ["paths", "--", "--json"]
@@ -232,3 +232,41 @@ def test_cli_does_not_import_pandas_for_duckdb_parameters(sample_store: object) 
     env = dict(os.environ, FINANALYTICS_DUCKDB_PANDAS="1")
     plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
     assert plain.returncode == 0 and plain.stdout.strip() == "True", plain.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["import", "a.ofx", "--format", "ofx"], "--input-format ofx"),
+        (["import", "a.csv", "--format=auto"], "--input-format auto"),
+        (["data", "export", "--out", "d", "--format", "parquet"], "--file-format parquet"),
+        (["data", "export", "--out", "d", "--format", "csv"], "--file-format csv"),
+        (["report", "weekly", "--format", "html"], "--as html"),
+    ],
+)
+def test_format_values_of_the_old_meanings_are_usage_errors(cli, args: list[str], names: str) -> None:
+    """One meaning of --format: a value that only fits the old meaning is refused, naming the new option."""
+    with pytest.raises(MovedOption):
+        hoist_global_options(args)
+    r = cli(*args, "--json")
+    assert r.exit_code == 2
+    err = json.loads(r.stdout)["error"]
+    assert err["code"] == "USAGE" and names in err["message"]
+    assert len(r.stderr.strip().splitlines()) == 1 and names in r.stderr
+
+
+def test_format_is_the_output_format_everywhere(cli, tmp_path: Path) -> None:
+    csv = tmp_path / "checking.csv"
+    csv.write_text("Date,Description,Amount\n2026-01-05,COFFEE,-3.50\n2026-01-06,SALARY,2000.00\n")
+    # Written after `import`, `--format csv` is the output: CSV rows of the import's files.
+    r = cli("import", str(csv), "--account", "Checking", "--format", "csv")
+    assert r.exit_code == 0 and r.stdout.startswith("file,status,format"), r.stdout
+    # The input's format has its own name; a value outside its choices is a usage error.
+    assert cli("import", str(csv), "--input-format", "xlsx").exit_code == 2
+    # `data export`: the files' format is --file-format; --format after it with --file-format is the output.
+    out = cli("data", "export", "--out", str(tmp_path / "x"), "--file-format", "csv", "--format", "json")
+    assert out.exit_code == 0 and json.loads(out.stdout)["command"] == "data export"
+    files = [p for p in (tmp_path / "x").rglob("*") if p.is_file()]
+    assert files and all(p.suffix == ".csv" for p in files), files
+    # Before the command, `--format csv` is the output format as it always was.
+    assert cli("--format", "json", "data", "export", "--out", str(tmp_path / "y")).exit_code == 0

@@ -43,8 +43,8 @@ def test_import_directory_and_input_format_option(cli, exports: Path) -> None:
     out = cli.json("import", str(exports), "--account", "Checking")
     assert sorted(f["format"] for f in out["data"]["files"]) == ["csv", "ofx"]
     assert out["data"]["totals"]["added"] == 6
-    # --format csv after `import` is the input format; the output stays JSON.
-    forced = cli("import", str(exports / "checking.csv"), "--account", "Checking", "--format", "csv", "--json")
+    # The input format is --input-format; the output stays JSON.
+    forced = cli("import", str(exports / "checking.csv"), "--account", "Checking", "--input-format", "csv", "--json")
     assert forced.exit_code == 0 and json.loads(forced.stdout)["data"]["files"][0]["format"] == "csv"
 
 

@@ -39,7 +39,7 @@ def test_weekly_report_in_three_formats(cli, categorized_store: Any, tmp_path: P
     for section in ("## Spending by category", "## Top insights", "## Cash-flow forecast"):
         assert section in md.stdout
     target = tmp_path / "week.html"
-    r = cli("report", "weekly", "--format", "html", "--out", str(target))
+    r = cli("report", "weekly", "--as", "html", "--out", str(target))
     assert r.exit_code == 0 and r.stdout == "" and oct(target.stat().st_mode & 0o777) == "0o600"
     page = target.read_text()
     assert page.count("<svg") == 3 and "<script" not in page
@@ -65,7 +65,7 @@ def test_weekly_report_in_three_formats(cli, categorized_store: Any, tmp_path: P
 def test_html_report_renders_in_headless_chromium(cli, categorized_store: Any, tmp_path: Path) -> None:
     categorized_store.close()
     page = tmp_path / "week.html"
-    assert cli("report", "weekly", "--format", "html", "--out", str(page)).exit_code == 0
+    assert cli("report", "weekly", "--as", "html", "--out", str(page)).exit_code == 0
     png = tmp_path / "week.png"
     proc = subprocess.run(
         [
@@ -129,7 +129,8 @@ def test_unattended_run_without_terminal_or_keyring(categorized_store: Any, isol
         timeout=300,
     )
     assert ok.returncode == 0 and ok.stdout.startswith("# Weekly report") and "\x1b[" not in ok.stdout + ok.stderr
-    failed = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    # Without a --format, piped output is JSON: so is the error.
+    failed = subprocess.run(cmd[:-2], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert failed.returncode == EXIT_CODES["KEY_UNAVAILABLE"]
     assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
     assert json.loads(failed.stdout)["error"]["code"] == "KEY_UNAVAILABLE"  # piped output gets the JSON error

@@ -99,7 +99,7 @@ def test_dp_through_the_cli(cli, categorized_store: Any, tmp_path: Path) -> None
     r = cli("data", "export", "--out", str(tmp_path / "dp"), "--dp", "--epsilon", "1", "--json")
     assert r.exit_code == EXIT_CODES["PRIVACY_VIOLATION"] and not (tmp_path / "dp").exists()
     cli.json("privacy", "budget", "set", "5")
-    done = cli.json("data", "export", "--out", str(tmp_path / "dp"), "--format", "csv", "--dp", "--epsilon", "1")
+    done = cli.json("data", "export", "--out", str(tmp_path / "dp"), "--file-format", "csv", "--dp", "--epsilon", "1")
     f = tmp_path / "dp" / "spending_dp.csv"
     assert f.exists() and oct(f.stat().st_mode & 0o777) == "0o600" and done["meta"]["dp"]["epsilon_spent"] == 1
     assert "payee" not in f.read_text() and "merchant" not in f.read_text()
@@ -190,7 +190,7 @@ def test_retention_purge_and_export(cli, categorized_store: Any, tmp_path: Path)
     for bad in ("7", "0y", "abc", "7w"):
         assert cli("data", "retention", "set", bad, "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
     for fmt in ("parquet", "csv", "json"):
-        res = cli.json("data", "export", "--out", str(tmp_path / fmt), "--format", fmt)["data"]
+        res = cli.json("data", "export", "--out", str(tmp_path / fmt), "--file-format", fmt)["data"]
         assert res["tables"]["transactions"] == left or res["tables"]["transactions"] > 0
         for table in ("transactions", "accounts", "audit_log"):
             f = tmp_path / fmt / f"{table}.{fmt}"
