@@ -60,10 +60,24 @@ class Result:
     columns: Sequence[str] | None = None
     rows_key: str | None = None
     # Bars drawn under the tables in table format: (title, [(label, value)]).
-    chart: tuple[str, list[tuple[str, float]]] | None = None
+    chart: tuple[str, list[tuple[str, float]]] | list[tuple[str, list[tuple]]] | None = None
     # The keys of ``data`` the table shows (the summary); None: all. JSON, CSV and
     # Markdown always carry everything; the table says what it leaves out.
     table_keys: Sequence[str] | None = None
+    # Where the rest is, in the note under a table that leaves keys out.
+    more: str = "with --detail, or --format json"
+    # Columns of row tables the table leaves to JSON (internal names: a forecast's method):
+    # "column" in every section, or "section.column" in one.
+    table_hide: Sequence[str] = ()
+    # The rows of a section the table shows ({"categories": the top ones}); how many it
+    # leaves out is said under it (JSON, CSV and Markdown carry all).
+    table_rows: Mapping[str, list[Any]] = dataclasses.field(default_factory=dict)
+
+    def charts(self) -> list[tuple[str, list[tuple]]]:
+        """The charts to draw: one (title, items), or a list of them (one per currency)."""
+        if not self.chart:
+            return []
+        return list(self.chart) if isinstance(self.chart, list) else [self.chart]
 
 
 # JSON keys keep their names (scripts read them); what a person reads is US English.
@@ -78,9 +92,12 @@ _US = {
 }
 
 
+_WORDS = {"ece": "calibration error", "proportional_cut_baseline": "an even cut, for comparison"}
+
+
 def _label(key: str) -> str:
     """A column or row label from its JSON key: words, in US spelling."""
-    return " ".join(_US.get(w, w) for w in key.split("_"))
+    return _WORDS.get(key) or " ".join(_US.get(w, w) for w in key.split("_"))
 
 
 def _isatty(stream: Any) -> bool:
@@ -285,26 +302,45 @@ def render_table(result: Result, console: Any = None) -> None:
     left_out: list[str] = []
     if result.table_keys is not None and isinstance(result.data, Mapping):
         keep = set(result.table_keys)
-        left_out = [k for k in result.data if k not in keep]
+        # The note names the sections left out (single values the title or JSON carries are not listed).
+        left_out = [
+            k
+            for k in result.data
+            if k not in keep and isinstance(result.data[k], (list, tuple, Mapping)) and result.data[k]
+        ]
         result = dataclasses.replace(result, data={k: v for k, v in result.data.items() if k in keep})
     sections = _sections(result)
     if not sections or all(not body for _, body, _ in sections):
         console.print("(nothing to show)")
         return
+    if result.title and sections[0][0] != result.title:
+        console.print(result.title, style="bold", highlight=False)  # no single values carry it
+    keys = {_label(str(k)): str(k) for k in result.data} if isinstance(result.data, Mapping) else {}
+    hide = set(result.table_hide)
     for title, body, preferred in sections:
+        cut = ""
+        key = keys.get(title or "", "")
         if isinstance(body, Mapping):
             table = Table(title=title, show_header=False, title_justify="left")
             table.add_column("key", style="bold")
             table.add_column("value", overflow="fold")
             for k, v in body.items():
-                table.add_row(_label(str(k)), _cell(v))
+                if f"{key}.{k}" not in hide:
+                    table.add_row(_label(str(k)), _cell(v))
         else:
             rows = [r if isinstance(r, Mapping) else {"value": r} for r in body]
-            table = _rows_table(title, rows, _columns(rows, preferred), console.width, current_settings().wide)
+            if key in result.table_rows and len(result.table_rows[key]) < len(rows):
+                picked = to_jsonable_keep(result.table_rows[key])
+                cut = f"{len(picked)} of {len(rows)} {title} shown; the rest {result.more}."
+                rows = [r if isinstance(r, Mapping) else {"value": r} for r in picked]
+            cols = [c for c in _columns(rows, preferred) if c not in hide and f"{key}.{c}" not in hide]
+            table = _rows_table(title, rows, cols, console.width, current_settings().wide)
         console.print(table)
+        if cut:
+            console.print(cut, style="dim")
     if left_out:
         names = ", ".join(_label(k) for k in left_out)
-        console.print(f"More: {names} (with --detail, or --format json).", style="dim")
+        console.print(f"More: {names} ({result.more}).", style="dim")
 
 
 _DATE_TEXT = re.compile(r"\d{4}-\d{2}(-\d{2})?([T ][\d:.+-]+)?|\d{4}-(Q\d|W\d{2})")
@@ -457,26 +493,46 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(SPARKS[int((v - lo) / span * (len(SPARKS) - 1))] for v in values)
 
 
+def signed_bar(value: float, top: float, width: int, left: bool, right: bool) -> str:
+    """A bar from a zero axis (│): money out to its left, money in to its right. ``left``/
+    ``right``: the chart has negative/positive values, so that side has room (half the
+    width each when it has both); a chart of positive values only has no axis."""
+    if not left:
+        n = int(round(abs(value) / (top or 1) * width))
+        return ("█" * n) or "▏"
+    lw = width // 2 if right else width
+    rw = width - lw if right else 0
+    n = int(round(abs(value) / (top or 1) * (lw if value < 0 else rw)))
+    return (" " * (lw - n) + "█" * n + "│") if value < 0 else (" " * lw + "│" + "█" * n)
+
+
 def render_chart(title: str, items: Sequence[tuple], width: int = 40) -> None:
-    """Horizontal bars in the terminal; an item's optional third element, a series, is
-    drawn as a sparkline beside its bar."""
+    """Horizontal bars in the terminal, drawn from a zero axis when values have both signs
+    (negative to the left); an item's optional third element, a series, is drawn as a
+    sparkline beside its bar."""
     from rich.table import Table
 
     console = _console()
     top = max((abs(item[1]) for item in items), default=0) or 1
+    left, right = any(item[1] < 0 for item in items), any(item[1] > 0 for item in items)
+    # Labels and values are never cut: the bars take what the terminal has left.
+    label_w = max((len(str(item[0])) for item in items), default=0)
+    value_w = max((len(f"{item[1]:,.2f}") for item in items), default=0)
+    spark_w = max((min(len(item[2]), 12) for item in items if len(item) > 2), default=-2) + 2
+    width = max(10, min(width, console.width - label_w - value_w - spark_w - 6 - (1 if left else 0)))
     table = Table(title=title, title_justify="left", show_header=False, box=None)
-    table.add_column("label", style="bold")
-    table.add_column("bar")
+    table.add_column("label", style="bold", no_wrap=True)
+    table.add_column("bar", no_wrap=True)
     table.add_column("value", justify="right")
     with_series = any(len(item) > 2 for item in items)
     if with_series:
-        table.add_column("trend")
+        table.add_column("trend", no_wrap=True)
     for item in items:
         label, value = item[0], item[1]
-        n = int(round(abs(value) / top * width))
-        row = [label, ("█" * n) or "▏", f"{value:,.2f}"]
+        shown = f"{value:,.2f}"
+        row = [label, signed_bar(value, top, width, left, right), "0.00" if shown == "-0.00" else shown]
         if with_series:
-            row.append(sparkline(item[2]) if len(item) > 2 else "")
+            row.append(sparkline(item[2][-12:]) if len(item) > 2 else "")  # the last 12 periods
         table.add_row(*row)
     console.print(table)
 
@@ -492,8 +548,8 @@ def emit(result: Result) -> None:
         _write_stdout(render_md(result))
     else:
         render_table(result)
-        if result.chart:
-            render_chart(*result.chart)
+        for chart in result.charts():
+            render_chart(*chart)
 
 
 def _write_stdout(text: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 import typer
 
@@ -26,7 +27,18 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
 
 
-_SPENDING_SUMMARY = ("period", "from", "to", "income", "transfers_excluded", "categories", "recommendations")
+# In the summary table: the next period is the same date on every row; a recommendation
+# names its category in its text.
+_SPENDING_HIDDEN = (
+    "categories.next_period",
+    "categories.trend_confidence",
+    "recommendations.category",
+    "recommendations.type",
+    "recommendations.expected_impact",
+    "recommendations.difficulty",
+    "recommendations.timeframe",
+)
+_SPENDING_SUMMARY = ("income", "categories", "recommendations")  # the title says the period and the window
 
 
 def spending(
@@ -88,7 +100,11 @@ def spending(
             "next_period": c.next_period,
             "next_period_prediction": c.next_period_prediction,
         }
-        for c in a.categories
+        # The currency with the most spending first, each category by its total.
+        for c in sorted(
+            a.categories,
+            key=lambda c: (-sum(x.total for x in a.categories if x.currency == c.currency), c.currency, -c.total),
+        )
     ]
     data = {
         "period": a.period,
@@ -104,21 +120,49 @@ def spending(
     series: dict[tuple[str, str], list[float]] = {}
     for row in a.rows:  # each category's totals per period, oldest first, for its sparkline
         series.setdefault((row.category, row.currency), []).append(float(row.total))
-    bars = [
-        (f"{c.category} ({c.currency})", float(c.total), series.get((c.category, c.currency), []))
-        for c in sorted(a.categories, key=lambda c: -c.total)
+    # One chart per currency: amounts in two currencies share no scale.
+    charts = [
+        (
+            f"Spending per category ({cur}), {a.date_from} .. {a.date_to}",
+            [
+                (c.category, float(c.total), series.get((c.category, c.currency), []))
+                for c in sorted(a.categories, key=lambda c: -c.total)
+                if c.currency == cur
+            ],
+        )
+        for cur in sorted(
+            {c.currency for c in a.categories}, key=lambda k: -sum(c.total for c in a.categories if c.currency == k)
+        )
     ]
     emit(
         Result(
             "spending",
             data,
             meta=meta,
-            title=f"Spending per {period}, {a.date_from} .. {a.date_to}",
+            title=f"Spending per {period}, {a.date_from} .. {a.date_to} ({a.excluded_transfers} transfers excluded)",
             rows_key="periods",
-            chart=(f"Total per category, {a.date_from} .. {a.date_to}", bars) if chart else None,
+            chart=charts if chart and charts else None,
             table_keys=None if detail else _SPENDING_SUMMARY,
+            table_rows={} if detail else {"categories": _top_per_currency(summary, 10)},
+            # The period's label (2024-03) and the share as a percentage are what a person reads.
+            table_hide=("periods.period", "periods.share_of_income") if detail else _SPENDING_HIDDEN,
         )
     )
+
+
+def _top_per_currency(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The ``n`` rows a summary shows: each currency's largest categories (rows come grouped
+    by currency, largest first), at least 3 of every currency, the rest to the first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["currency"], []).append(r)
+    quota = {c: min(3, len(g)) for c, g in groups.items()}
+    spare = n - sum(quota.values())
+    for c, g in groups.items():  # the main currency first
+        extra = max(0, min(spare, len(g) - quota[c]))
+        quota[c] += extra
+        spare -= extra
+    return [r for c, g in groups.items() for r in g[: quota[c]]]
 
 
 def anomalies(
@@ -242,15 +286,27 @@ def insights(
     with open_store() as store:
         state = refresh_insights(store, force=refresh)
         rows = list_insights(store.con, insight_type, limit)
+    for r in rows:  # the first recommendation, as a sentence the table can show beside the title
+        r["recommendation"] = _first_recommendation(r.get("recommendations") or [])
     emit(
         Result(
             "insights",
             rows,
             meta={"regenerated": state["regenerated"]},
             title="Insights",
-            columns=["id", "type", "impact", "confidence", "title", "description"],
+            columns=["id", "impact", "title", "recommendation", "description", "confidence"],
         )
     )
+
+
+def _first_recommendation(recommendations: list[dict[str, object]]) -> str | None:
+    """``text`` of the first recommendation, with its first command (`finanalytics ...`)."""
+    if not recommendations:
+        return None
+    first = recommendations[0]
+    actions = first.get("actions") or []
+    text = str(first.get("text") or "")
+    return f"{text}: {actions[0]}" if isinstance(actions, list) and actions else text
 
 
 @insights_app.command("dismiss")
@@ -339,7 +395,11 @@ def predict(
         "income_predictions": [
             {"currency": s.currency, "method": s.method, "points": points(s.points)} for s in p.income
         ],
-        "account_projections": p.accounts,
+        # A forecast served from the store has its balance back as text: money again.
+        "account_projections": [
+            {**a, "balance_now": Decimal(a["balance_now"]) if isinstance(a["balance_now"], str) else a["balance_now"]}
+            for a in p.accounts
+        ],
     }
     # One flat row per series and date, for csv output and spreadsheets.
     flat = [
@@ -372,23 +432,37 @@ def predict(
     expenses = sorted((s for s in p.expense if s.points), key=lambda s: -s.points[0].value)
     summary = [line("Cash flow", cur, [pts]) for cur, pts in p.cash_flow.items() if pts]
     summary += [line("Income", s.currency, [s.points]) for s in p.income if s.points]
-    summary += [line(s.label, s.currency, [s.points]) for s in expenses[:10]]
-    for cur in sorted({s.currency for s in expenses[10:]}):
-        rest = [s.points for s in expenses[10:] if s.currency == cur]
+    summary += [line(s.label, s.currency, [s.points]) for s in expenses[:8]]
+    for cur in sorted({s.currency for s in expenses[8:]}):
+        rest = [s.points for s in expenses[8:] if s.currency == cur]
         summary.append(line(f"Other expenses ({len(rest)})", cur, rest))
     data["summary"] = summary
     meta = {"served_from_store": p.served_from_store}
-    bars = None
-    if chart and p.cash_flow:
-        cur = max(p.cash_flow, key=lambda c: sum(abs(x.value) for x in p.cash_flow[c]))  # the main currency
-        pts = p.cash_flow[cur]
-        items: list[tuple] = [(str(x.date), x.value) for x in pts]
-        # Each expense category's path over the horizon, as a sparkline beside its first month.
-        items += [
-            (f"{s.label} ({s.currency})", s.points[0].value, [x.value for x in s.points])
-            for s in sorted((s for s in p.expense if s.currency == cur), key=lambda s: -s.points[0].value)[:8]
-        ]
-        bars = (f"Cash flow forecast ({cur}), then expenses per category; 80% intervals in the table", items)
+    bars = []
+    if chart:
+        # One chart per currency (amounts in two currencies share no scale): the net cash
+        # flow per period, then each expense category's first period as money out (negative,
+        # left of the zero axis), with its path over the horizon as a sparkline.
+        for cur in sorted(p.cash_flow, key=lambda c: -sum(abs(x.value) for x in p.cash_flow[c])):
+            items: list[tuple] = [(str(x.date), x.value) for x in p.cash_flow[cur]]
+            items += [
+                (s.label, -s.points[0].value, [x.value for x in s.points])
+                for s in sorted(
+                    (s for s in p.expense if s.currency == cur and s.points), key=lambda s: -s.points[0].value
+                )[:8]
+            ]
+            bars.append((f"Cash flow forecast ({cur}), then spending per category; 80% intervals in the table", items))
     summary_keys = ("granularity", "horizon", "history_until", "confidence", "summary", "account_projections")
     table_keys = None if detail else summary_keys
-    emit(Result("predict", data, meta=meta, title="Forecast", chart=bars, rows_key="table", table_keys=table_keys))
+    emit(
+        Result(
+            "predict",
+            data,
+            meta=meta,
+            title="Forecast",
+            chart=bars or None,
+            rows_key="table",
+            table_keys=table_keys,
+            table_hide=("method", "projection"),
+        )
+    )

@@ -41,6 +41,8 @@ def categorize(
 
     Example: finanalytics categorize
     """
+    from dataclasses import asdict
+
     from finanalytics_cli.engine.categorize import categorize as run
     from finanalytics_cli.engine.categorize import explain_transaction
 
@@ -63,7 +65,13 @@ def categorize(
         f"keyword rules {result.by_keyword}); "
         + (f"{result.uncategorised} left for `finanalytics review`." if result.uncategorised else "none left.")
     )
-    emit(Result("categorize", result, meta=meta))
+    # The table: where the categories came from. Canary and shadow counts only when such a
+    # deployment exists (the words are the user's own then); the rest is in the JSON.
+    shown = ["considered", "by_rule", "by_model", "by_merchant", "by_keyword", "uncategorised"]
+    shown += ["by_canary"] if result.canary_model_id is not None else []
+    shown += ["shadow_recorded"] if result.shadow_recorded else []
+    shown += [k for k in ("fallback", "notes") if getattr(result, k)]
+    emit(Result("categorize", asdict(result), meta=meta, table_keys=shown, more="--format json"))
 
 
 def review(

@@ -131,6 +131,7 @@ def performance(model_id: int = typer.Argument(..., metavar="MODEL_ID")) -> None
 
     Example: finanalytics models performance 1
     """
+    from finanalytics_cli.engine.models.category import readable_feature
     from finanalytics_cli.engine.models.registry import get_model
 
     with open_store(readonly=True) as store:
@@ -158,7 +159,11 @@ def performance(model_id: int = typer.Argument(..., metavar="MODEL_ID")) -> None
         "candidates": validation.get("candidates"),
         "folds": validation.get("folds", []),
         "per_class": per_class,
-        "feature_importance": validation.get("feature_importance", []),
+        # Models trained before features had readable names show them readable too.
+        "feature_importance": [
+            {**f, "feature": readable_feature(str(f.get("feature", "")))}
+            for f in validation.get("feature_importance", [])
+        ],
     }
     emit(Result("models performance", data, title=f"Model {model_id}"))
 

@@ -150,6 +150,7 @@ def budget_optimize(
     goal: list[str] = typer.Option([], "--goal", help="Plan for this goal (repeatable; default: all goals)."),
     constraint: list[str] = typer.Option([], "--constraint", help='E.g. "dining<=300", "savings>=1000".'),
     config: Path = typer.Option(None, "--config", help="A TOML file with income, goals, constraints, [weights]."),
+    detail: bool = typer.Option(False, "--detail", help="The whole plan in the table (JSON always has it)."),
 ) -> None:
     """Optimize per-category monthly budgets: closest to your habits, covering goals and an emergency fund.
 
@@ -187,7 +188,30 @@ def budget_optimize(
         "proportional_cut_baseline": plan.baseline,
         "weights": plan.weights,
     }
-    emit(Result("budget optimize", data, title="Optimized budget", rows_key="optimized_budget"))
+    # The table answers "what do I budget": the largest lines, the advice, the outcome and
+    # the emergency fund; JSON (and --detail) carry the whole plan.
+    summary = ("currency", "income", "available_for_spending") + tuple(
+        k for k in ("optimized_budget", "recommendations", "expected_outcomes", "emergency_fund") if data[k]
+    )
+    emit(
+        Result(
+            "budget optimize",
+            data,
+            title="Optimized budget",
+            rows_key="optimized_budget",
+            table_keys=None if detail else summary,
+            table_rows={} if detail else {"optimized_budget": plan.lines[:10]},
+            table_hide=() if detail else _BUDGET_HIDDEN,
+        )
+    )
+
+
+_BUDGET_HIDDEN = (
+    "expected_outcomes.habit_deviation",
+    "expected_outcomes.habit_deviation_proportional_cut",
+    "expected_outcomes.goals",
+    "optimized_budget.committed",
+)
 
 
 @budget_app.command("accept")

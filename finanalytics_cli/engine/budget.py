@@ -119,6 +119,9 @@ def load_config(path: Path) -> dict[str, Any]:
     return data
 
 
+UNCATEGORIZED = "Uncategorized"
+
+
 def _commitments(con: Any, currency: str) -> dict[str, tuple[float, list[str]]]:
     """Monthly recurring commitments per category (active outgoing series)."""
     from finanalytics_cli.engine.recurring import detect_recurring
@@ -162,7 +165,10 @@ def optimize_budget(
         income_source = f"mean of {len(h.months)} months ({h.months[0]:%Y-%m}..{h.months[-1]:%Y-%m})"
         if h.fx_surplus:
             income_source += f", with {h.fx_surplus:,.2f} left over in other currencies at your own exchange rate"
-    categories = sorted(c for c in h.spending if h.habitual(c) > 0)
+    # Uncategorized spending gets no budget line (no one can plan "Uncategorized"): it is
+    # reserved as spent, and the plan asks for it to be categorized.
+    unsorted = h.habitual(UNCATEGORIZED) if UNCATEGORIZED in h.spending else 0.0
+    categories = sorted(c for c in h.spending if h.habitual(c) > 0 and c != UNCATEGORIZED)
     known = categories + [
         n for (n,) in con.execute("SELECT name FROM categories WHERE kind = 'expense' AND parent IS NULL").fetchall()
     ]
@@ -215,17 +221,19 @@ def optimize_budget(
         "current": round(current, 2),
         "build_up_monthly": round(build, 2),
     }
-    cap = monthly_income - need_goals - build
+    cap = monthly_income - need_goals - build - unsorted
     cap_parts = [f"income {monthly_income:,.2f}"]
     cap_parts += [f"goal {g['name']!r} {g['required_monthly']:,.2f}" for g in goals]
+    if unsorted:
+        cap_parts.append(f"uncategorized spending {unsorted:,.2f}")
     if build:
         cap_parts.append(f"emergency-fund build-up {build:,.2f}")
     cap_reason = "after " + ", ".join(cap_parts[1:]) if len(cap_parts) > 1 else "the income"
     for c in parsed:
         if c.subject == "total" and c.amount < cap:
             cap, cap_reason = c.amount, f"{c.text!r}"
-        if c.subject == "savings" and monthly_income - c.amount - need_goals - build < cap:
-            cap = monthly_income - c.amount - need_goals - build
+        if c.subject == "savings" and monthly_income - c.amount - need_goals - build - unsorted < cap:
+            cap = monthly_income - c.amount - need_goals - build - unsorted
             cap_reason = f"{c.text!r} on top of the goals and the emergency build-up"
 
     commitments = _commitments(con, h.currency)
@@ -257,8 +265,9 @@ def optimize_budget(
             f"{floor_total - cap:,.2f}. Lower a goal, move its date, or relax a constraint."
         )
     w = {c: weights.get(c.lower(), ESSENTIAL_WEIGHT if c in essential else DISCRETIONARY_WEIGHT) for c in categories}
-    budget = _solve(categories, habit, w, lo, hi, cap)
-    baseline = _proportional(categories, habit, lo, hi, cap)
+    # No category to plan (all spending uncategorized): the plan is the advice to categorize it.
+    budget = _solve(categories, habit, w, lo, hi, cap) if categories else {}
+    baseline = _proportional(categories, habit, lo, hi, cap) if categories else {}
     lines, recs = [], []
     for c in sorted(categories, key=lambda c: -habit[c]):
         b = budget[c]
@@ -291,13 +300,28 @@ def optimize_budget(
                 }
             )
     recs.sort(key=lambda r: -r["expected_impact_monthly"])
+    if unsorted:
+        recs.insert(
+            0,
+            {
+                "category": UNCATEGORIZED,
+                "text": (
+                    f"Categorize the {unsorted:,.2f} {h.currency} a month of uncategorized spending "
+                    "(`finanalytics review`): the budget keeps it aside but cannot plan it"
+                ),
+                "expected_impact_monthly": 0.0,
+                "difficulty": "easy",
+                "timeframe": "this week",
+            },
+        )
     total = sum(budget.values())
-    savings = monthly_income - total
+    savings = monthly_income - total - unsorted
     outcomes = {
         "budget_total": round(total, 2),
         "monthly_savings": round(savings, 2),
         "savings_rate": round(savings / monthly_income, 4),
-        "habitual_savings_rate": round((monthly_income - sum(habit.values())) / monthly_income, 4),
+        "habitual_savings_rate": round((monthly_income - sum(habit.values()) - unsorted) / monthly_income, 4),
+        "uncategorized_monthly": round(unsorted, 2),
         "goals": _goal_dates(goals, savings - need_goals - build, start),
         "emergency_fund_reached": _reached(emergency["current"], emergency["target"], build, start),
         "habit_deviation": round(_objective(budget, habit, w), 2),

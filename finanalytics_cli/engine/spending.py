@@ -82,16 +82,17 @@ NEXT_PERIOD_METHOD = "heuristic: mean of the last 3 periods, blended 50/50 with 
 
 @dataclass(frozen=True)
 class PeriodRow:
-    period: str
+    period: str  # the first day
+    label: str  # 2024-03, 2023-Q4, 2024, 2024-W05
     category: str
     currency: str
     total: Decimal
     count: int
-    share_of_income: float | None
+    share_of_income: float | None  # a fraction (0.25), as since schema 1
+    share_of_income_pct: float | None  # the same as a percentage (25.0), like the changes
     change_vs_previous_pct: float | None  # None when this or the previous period is partial
     change_vs_last_year_pct: float | None
     top_merchants: list[str]
-    label: str = ""  # 2024-03, 2023-Q4, 2024, 2024-W05
     partial: bool = False  # the data covers only part of the period (its totals are not comparable)
 
 
@@ -311,17 +312,18 @@ def analyze_spending(
             inc = income.get((s, cur))
             rows.append(
                 PeriodRow(
-                    s.isoformat(),
-                    cat,
-                    cur,
-                    total,
-                    n,
-                    round(float(total / inc), 4) if inc else None,
-                    _pct(total, prev),
-                    _pct(total, ly),
-                    top,
-                    period_label(s, period),
-                    not whole,
+                    period=s.isoformat(),
+                    label=period_label(s, period),
+                    category=cat,
+                    currency=cur,
+                    total=total,
+                    count=n,
+                    share_of_income=round(float(total / inc), 4) if inc else None,
+                    share_of_income_pct=round(float(total / inc) * 100, 2) if inc else None,
+                    change_vs_previous_pct=_pct(total, prev),
+                    change_vs_last_year_pct=_pct(total, ly),
+                    top_merchants=top,
+                    partial=not whole,
                 )
             )
             if whole:  # trends, averages and the next period from whole periods only

@@ -84,3 +84,25 @@ def test_train_anomaly_detector_and_spending_predictor_via_cli(cli, categorized_
     again = cli.json("predict", "--horizon", "2")
     assert again["meta"]["served_from_store"] is True
     assert cli("predict", "--horizon", "99", "--json").exit_code == EXIT_CODES["INVALID_INPUT"]
+
+
+def test_signed_bars_point_from_a_zero_axis() -> None:
+    from finanalytics_cli.output import signed_bar
+
+    out, into = signed_bar(-50, 100, 20, True, True), signed_bar(100, 100, 20, True, True)
+    assert out == " " * 5 + "█" * 5 + "│" and into == " " * 10 + "│" + "█" * 10
+    assert signed_bar(-100, 100, 20, True, False) == "█" * 20 + "│"  # money out only: axis on the right
+    assert signed_bar(40, 100, 20, False, True) == "█" * 8  # money in only: no axis
+    assert len({len(signed_bar(v, 100, 20, True, True)) for v in (-100, -1, 0.5, 100)}) <= 2
+
+
+def test_share_of_income_is_also_a_percentage_and_anomalies_take_a_window(cli, categorized_store) -> None:
+    categorized_store.close()
+    rows = cli.json("spending", "--detail")["data"]["periods"]
+    shared = [r for r in rows if r["share_of_income"] is not None]
+    assert shared and all(abs(r["share_of_income_pct"] - r["share_of_income"] * 100) < 0.01 for r in shared)
+    found = cli.json("anomalies", "--from", "2026-01-01", "--to", "2026-03-31")["data"]
+    assert all("2026-01-01" <= r["date"] <= "2026-03-31" for r in found)
+    since = cli.json("anomalies", "--since", "2026-01-01")["data"]
+    assert since == cli.json("anomalies", "--from", "2026-01-01")["data"]
+    assert cli("anomalies", "--from", "2026-05-01", "--to", "2026-01-01").exit_code == 2

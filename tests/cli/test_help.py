@@ -57,7 +57,10 @@ def test_sparklines_in_charts(cli, categorized_store) -> None:
     out = cli("spending", "--chart", "--format", "table", "--from", "2026-01-01")
     assert out.exit_code == 0 and "█" in out.stdout and any(c in out.stdout for c in "▂▃▄▅▆▇")
     out = cli("predict", "--chart", "--format", "table")
-    assert out.exit_code == 0 and "Housing (USD)" in out.stdout
+    assert out.exit_code == 0 and "Cash flow forecast (USD)" in out.stdout and "Cash flow forecast (EUR)" in out.stdout
+    # Spending drawn as money out: left of the zero axis, with a negative value.
+    housing = next(line for line in out.stdout.splitlines() if line.strip().startswith("Housing ") and "│" in line)
+    assert housing.index("█") < housing.index("│") and "-2,650.00" in housing
 
 
 def test_status_summarises_the_store(cli, categorized_store) -> None:

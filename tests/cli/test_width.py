@@ -93,10 +93,16 @@ def test_spending_and_predict_tables_answer_first_detail_shows_the_rest(cli: Any
     spending = cli("spending", "--format", "table", env=env).stdout
     full = cli("spending", "--format", "table", "--detail", env=env).stdout
     assert "More: periods (with --detail" in spending and "More:" not in full
-    assert len(spending.splitlines()) * 5 < len(full.splitlines())  # 79 lines against 1,165 on the sample
+    assert len(spending.splitlines()) <= 40  # one screen at 80x24 (1,165 lines before)
+    # The summary shows each currency's largest categories and says how many it leaves out.
+    assert re.search(r"10 of \d+ categories shown", spending)
+    shown = [ln for ln in spending.splitlines() if ln.startswith("│") and (" USD " in ln or " EUR " in ln)]
+    assert any(" EUR " in ln for ln in shown) and any(" USD " in ln for ln in shown)
     assert cli.json("spending")["data"]["periods"]  # JSON carries everything either way
     forecast = cli("predict", "--format", "table", env=env).stdout
-    assert len(forecast.splitlines()) <= 50 and "Cash flow" in forecast and "Other expenses" in forecast
+    assert len(forecast.splitlines()) <= 41 and "Cash flow" in forecast and "Other expenses" in forecast
+    # The forecast's model names and projection blobs stay in JSON.
+    assert "AutoETS" not in forecast and "SeasonalWindowAverage" not in forecast and "lo80=" not in forecast
     data = cli.json("predict")["data"]
     assert data["table"] and data["summary"][0]["series"] == "Cash flow"
     flow = {(r["currency"], r["date"]): r["value"] for r in data["table"] if r["kind"] == "cash_flow"}
@@ -104,3 +110,26 @@ def test_spending_and_predict_tables_answer_first_detail_shows_the_rest(cli: Any
         if row["series"] == "Cash flow":
             assert row["value"] == flow[(row["currency"], row["next"])]  # the summary is the forecast's
     assert len(cli("predict", "--format", "table", "--detail", env=env).stdout.splitlines()) > 100
+
+
+def test_summaries_fit_one_screen_and_say_it_in_words(cli: Any, categorized_store: Any) -> None:
+    """budget optimize and insights answer on one 80x24 screen; no internal words in them."""
+    categorized_store.close()
+    env = {"COLUMNS": "80"}
+    budget = cli("budget", "optimize", "--format", "table", env=env).stdout
+    assert len(budget.splitlines()) <= 40 and "proportional cut" not in budget and "habit deviation" not in budget
+    assert re.search(r"10 of \d+ optimized budget shown", budget)
+    assert len(cli("budget", "optimize", "--format", "table", "--detail", env=env).stdout.splitlines()) > 40
+    insights = cli("insights", "--format", "table", env=env).stdout
+    assert len(insights.splitlines()) <= 40 and "recommendation" in insights
+    assert "anomaly_detection" not in insights and "spending_pattern" not in insights
+    data = cli.json("insights")["data"]
+    with_rec = [r for r in data if r["recommendations"]]
+    assert with_rec and all(r["recommendation"].startswith(r["recommendations"][0]["text"]) for r in with_rec)
+    words = " ".join(insights.split())
+    first = with_rec[0]["recommendations"][0]["text"]
+    assert " ".join(first.split()[:3]) in words  # the table shows the recommendation itself
+    categorize = cli("categorize", "--format", "table", env=env).stdout
+    assert "canary" not in categorize and "shadow" not in categorize and "threshold" not in categorize
+    performance = cli("models", "performance", "1", "--format", "table", env={"COLUMNS": "120"}).stdout
+    assert "onehot:" not in performance and "keyword rule:" in performance and "calibration error" in performance

@@ -335,3 +335,22 @@ def test_goal_dates_and_advice_never_contradict_themselves(categorized_store: An
         if p.fix and p.fix["or_target"] is not None:
             assert p.fix["or_target"] > p.funded
         assert "lower the target to 0.00" not in fix_sentence(p)
+
+
+def test_uncategorized_spending_gets_no_budget_line_but_is_kept_aside(categorized_store: Any) -> None:
+    """No budget for "Uncategorized": its money is reserved as spent and the plan asks for it
+    to be categorized; budget + uncategorized + savings is still the income."""
+    from finanalytics_cli.engine.budget import optimize_budget
+
+    con = categorized_store.con
+    con.execute("UPDATE transactions SET category = NULL WHERE category LIKE 'Pets%' OR category LIKE 'Health%'")
+    plan = optimize_budget(categorized_store, income=9000, today=TODAY)
+    names = [line["category"] for line in plan.lines]
+    assert "Uncategorized" not in names and "Pets" not in names and "Health" not in names
+    unsorted = plan.outcomes["uncategorized_monthly"]
+    assert unsorted > 0
+    assert plan.recommendations[0]["category"] == "Uncategorized"
+    assert "finanalytics review" in plan.recommendations[0]["text"]
+    total = plan.outcomes["budget_total"] + unsorted + plan.outcomes["monthly_savings"]
+    assert abs(total - 9000) < 0.05
+    assert plan.available <= 9000 - unsorted + 0.01

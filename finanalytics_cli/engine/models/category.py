@@ -25,6 +25,33 @@ MIN_LABELS = 20
 MIN_SUPPORT = 3  # labels a category needs before the model may predict it
 MIN_CATEGORIES = 3  # categories with MIN_SUPPORT labels a model needs to serve
 NUMERIC = ("log_abs_amount", "is_credit", "day_of_month", "weekday", "merchant_prior_count")
+_NUMERIC_WORDS = {
+    "log_abs_amount": "amount (size)",
+    "is_credit": "money in",
+    "day_of_month": "day of the month",
+    "weekday": "weekday",
+    "merchant_prior_count": "times the merchant was seen before",
+}
+
+
+def readable_feature(name: str) -> str:
+    """A model feature as a person reads it: 'text "uber"', 'keyword rule: Dining',
+    'currency: USD', 'account #1', 'money in' (names already readable stay as they are)."""
+    kind, sep, rest = name.partition(":")
+    if sep and kind == "char":
+        return f'text "{rest}"'
+    if sep and kind == "word":
+        return f'word "{rest}"'
+    if sep and kind == "onehot":
+        field_, _, value = rest.partition("_")
+        if field_ == "keyword":
+            return "keyword rule: " + ("none" if value in ("-", "") else value)
+        if field_ == "account":
+            return f"account #{value}"
+        return f"{field_}: {value}"
+    return _NUMERIC_WORDS.get(name, name)
+
+
 PARAMS: dict[str, tuple[type, Any, str]] = {
     "algorithm": (str, "auto", "auto | logreg | lightgbm"),
     "C": (float, 20.0, "inverse regularisation of the logistic model"),
@@ -416,7 +443,7 @@ class CategoryModel:
                 {
                     "category": labels[r],
                     "confidence": round(confs[r], 4),
-                    "drivers": [{"feature": n, "weight": round(w, 4)} for n, w in ranked],
+                    "drivers": [{"feature": readable_feature(n), "weight": round(w, 4)} for n, w in ranked],
                 }
             )
         return out
@@ -776,4 +803,7 @@ def _importance(model: CategoryModel, frame: Any, top: int = 20) -> list[dict[st
         weights = np.abs(model.clf.coef_).max(axis=0)
     order = np.argsort(-weights)[:top]
     names = model._names(sorted(set(normalised_texts(frame).to_list())))
-    return [{"feature": names.get(int(i), f"hash:{i}"), "importance": round(float(weights[i]), 4)} for i in order]
+    return [
+        {"feature": readable_feature(names.get(int(i), f"hash:{i}")), "importance": round(float(weights[i]), 4)}
+        for i in order
+    ]
