@@ -340,7 +340,12 @@ def root(
         envvar="FINANALYTICS_PROFILE",
     ),
     db: str = typer.Option(None, "--db", help="Use the database file at this path instead of the profile's."),
-    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for a store another process is using.", min=0),
+    wait: float = typer.Option(
+        None,
+        "--wait",
+        help="Seconds to wait for a store another process is using (default: 600 at a terminal, else 0).",
+        min=0,
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),

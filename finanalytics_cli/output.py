@@ -35,7 +35,7 @@ class Settings:
     color: bool = True
     profile: str | None = None
     db: str | None = None
-    wait: float = 0.0
+    wait: float | None = None  # --wait; None: the command's default (a long wait at a terminal)
     wide: bool = False  # tables show every column, however wide
 
     def resolved_format(self) -> str:
@@ -599,6 +599,31 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
     with Progress(console=_console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda advance: bar.advance(task, advance)
+
+
+def status(text: str) -> Callable[[], None]:
+    """Show that something slow is going on: a spinner on stderr at a terminal, else one
+    line (none with --quiet). Returns the function that ends it."""
+    settings = current_settings()
+    if settings.quiet:
+        return lambda: None
+    if not _isatty(sys.stderr):
+        message(text + " ...")
+        return lambda: None
+    spinner = _console(stderr=True).status(text)
+    spinner.start()
+    return spinner.stop
+
+
+@contextlib.contextmanager
+def working(text: str) -> Iterator[None]:
+    """A spinner on stderr while a step that may take seconds runs (a terminal only)."""
+    settings = current_settings()
+    if settings.quiet or not _isatty(sys.stderr):
+        yield
+        return
+    with _console(stderr=True).status(text):
+        yield
 
 
 # -- the weekly report ----------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from finanalytics_cli.engine.errors import KeyUnavailable
@@ -97,16 +98,39 @@ def open_store(*, readonly: bool = False, create: bool = False) -> Store:
     from finanalytics_cli.engine.store import Store
     from finanalytics_cli.output import message
 
-    s = settings()
     p = paths()
+    wait = store_wait()
     if create and not p.db_path.exists() and not p.key_path.exists():
-        store = Store.create(p, passphrase_provider=interactive_passphrase, wait=s.wait)
+        store = Store.create(p, passphrase_provider=interactive_passphrase, wait=wait)
         if store.created:  # (not when another process made it while this one waited)
             message(f"Created a new encrypted store at {p.db_path}.")
     else:
-        store = Store.open(p, readonly=readonly, wait=s.wait, passphrase_provider=interactive_passphrase)
+        store = Store.open(
+            p, readonly=readonly, wait=wait, passphrase_provider=interactive_passphrase, on_wait=waiting_for_store
+        )
     store.audit_action = f"command:{command_path()}"
     return store
+
+
+# At a terminal a command waits this long for another one using the store (and says so);
+# scripts and cron jobs get STORE_LOCKED at once unless they pass --wait.
+TERMINAL_WAIT_S = 600.0
+
+
+def store_wait() -> float:
+    """Seconds to wait for a store another process holds: --wait, else a long wait at a
+    terminal (a person sees it waiting and can press Ctrl-C), else none."""
+    given = settings().wait
+    if given is not None:
+        return given
+    return TERMINAL_WAIT_S if on_terminal() else 0.0
+
+
+def waiting_for_store() -> Callable[[], None]:
+    """Say the command waits for the store: a spinner on a terminal, one line otherwise."""
+    from finanalytics_cli.output import status
+
+    return status("Waiting for the store: another finanalytics command is using it (Ctrl-C to stop)")
 
 
 def command_path() -> str:

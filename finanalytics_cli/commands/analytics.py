@@ -8,7 +8,7 @@ from typing import Any, Literal
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_period
-from finanalytics_cli.output import Result, emit, message
+from finanalytics_cli.output import Result, emit, message, working
 
 insights_app = typer.Typer(
     help=(
@@ -283,7 +283,7 @@ def insights(
         from finanalytics_cli.engine.errors import InvalidInput
 
         raise InvalidInput(f"unknown insight type {insight_type!r}; valid: {', '.join(TYPES)}")
-    with open_store() as store:
+    with open_store() as store, working("Looking for insights"):
         state = refresh_insights(store, force=refresh)
         rows = list_insights(store.con, insight_type, limit)
     for r in rows:  # the first recommendation, as a sentence the table can show beside the title
@@ -365,7 +365,7 @@ def predict(
     """
     from finanalytics_cli.engine.forecast import predict as run
 
-    with open_store() as store:
+    with open_store() as store, working("Forecasting (a stored forecast serves until the data changes)"):
         p = run(store, horizon, granularity, use_stored=not refresh)
 
     def points(pts: list) -> list[dict]:

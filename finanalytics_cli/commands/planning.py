@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_date
-from finanalytics_cli.output import Result, emit, message
+from finanalytics_cli.output import Result, emit, message, working
 
 goals_app = typer.Typer(
     help=(
@@ -116,7 +116,7 @@ def goals_progress() -> None:
     """
     from finanalytics_cli.engine.goals import fix_sentence, goal_progress
 
-    with open_store() as store:
+    with open_store() as store, working("Simulating your goals"):
         progress = goal_progress(store)
     rows = [
         {
@@ -251,7 +251,7 @@ def risk() -> None:
     """
     from finanalytics_cli.engine.risk import assess_risk
 
-    with open_store(readonly=True) as store:
+    with open_store(readonly=True) as store, working("Assessing risk"):
         r = assess_risk(store)
     data = {
         "risk_score": r.score,

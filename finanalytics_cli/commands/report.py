@@ -8,7 +8,7 @@ from typing import Literal
 import typer
 
 from finanalytics_cli.commands._common import open_store
-from finanalytics_cli.output import Result, message
+from finanalytics_cli.output import Result, message, working
 
 app = typer.Typer(
     help="Reports for people, scripts and cron jobs.\n\nExample: finanalytics report weekly --as html --out week.html",
@@ -54,7 +54,7 @@ def weekly(
         from finanalytics_cli.engine.files import resolve_output
 
         resolve_output(out)
-    with open_store() as store:
+    with open_store() as store, working("Writing the weekly report"):
         report = weekly_report(store, week)
     alerts = [a for a in report["alerts"] if fail_on and IMPACT_RANK[a["impact"]] >= LEVELS[fail_on]]
     if fmt == "json":

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from finanalytics_cli.commands._common import interactive_passphrase, open_store, paths, settings
+from finanalytics_cli.commands._common import (
+    interactive_passphrase,
+    open_store,
+    paths,
+    store_wait,
+    waiting_for_store,
+)
 from finanalytics_cli.output import Result, emit, message
 
 
@@ -23,9 +29,9 @@ def init() -> None:
     from finanalytics_cli.privacy.keys import KeyFile
 
     p = paths()
-    wait = settings().wait
+    wait = store_wait()
     if p.db_path.exists() or p.key_path.exists():  # a key without its database is refused, never replaced
-        store = Store.open(p, passphrase_provider=interactive_passphrase, wait=wait)
+        store = Store.open(p, passphrase_provider=interactive_passphrase, wait=wait, on_wait=waiting_for_store)
     else:
         store = Store.create(p, passphrase_provider=interactive_passphrase, wait=wait)
     with store:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from finanalytics_cli.privacy.keys import KeyFile, PassphraseProvider, UnlockedK
 DUCKDB_MAGIC = b"DUCK"
 DB_ALIAS = "fa"
 _LOCK_POLL_S = 0.1
+# Called when the store is busy and the open waits; returns what to call when it ends.
+OnWait = Callable[[], Callable[[], None] | None]
 
 
 def httpfs_extension_path() -> Path:
@@ -79,7 +81,9 @@ class _AdvisoryLock:
         self.path = path
         self.fd: int | None = None
 
-    def acquire(self, exclusive: bool, deadline: float) -> None:
+    def acquire(self, exclusive: bool, deadline: float, on_wait: OnWait | None = None) -> None:
+        """Take the lock before ``deadline``; ``on_wait`` is called once if another process
+        holds it (and its return value, a function, once the wait ends either way)."""
         try:
             import fcntl
         except ImportError:  # Windows: DuckDB's own file lock is the only guard
@@ -99,15 +103,22 @@ class _AdvisoryLock:
             else:
                 raise StoreUnwritable(f"cannot write in {self.path.parent}: {exc.strerror}") from None
         flag = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        while True:
-            try:
-                fcntl.flock(self.fd, flag)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self.release()
-                    raise _locked() from None
-                time.sleep(_LOCK_POLL_S)
+        done: Callable[[], None] | None = None
+        try:
+            while True:
+                try:
+                    fcntl.flock(self.fd, flag)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self.release()
+                        raise _locked() from None
+                    if done is None:
+                        done = (on_wait() if on_wait else None) or (lambda: None)
+                    time.sleep(_LOCK_POLL_S)
+        finally:
+            if done is not None:
+                done()
 
     def release(self) -> None:
         if self.fd is not None:
@@ -192,10 +203,12 @@ class Store:
         wait: float = 0.0,
         passphrase_provider: PassphraseProvider = no_prompt,
         keys: UnlockedKeys | None = None,
+        on_wait: OnWait | None = None,
     ) -> Store:
         """Open an existing store (applying pending migrations when writable).
 
         ``keys``: already unlocked keys of this store (so a passphrase is asked once).
+        ``on_wait``: told when another process holds the store and this open waits for it.
         """
         db = paths.db_path
         if not db.exists():
@@ -208,7 +221,7 @@ class Store:
         keyfile = KeyFile(paths.key_path, passphrase_provider)
         lock = _AdvisoryLock(db.with_name(db.name + ".lock"))
         deadline = time.monotonic() + max(wait, 0.0)
-        lock.acquire(exclusive=not readonly, deadline=deadline)
+        lock.acquire(exclusive=not readonly, deadline=deadline, on_wait=on_wait)
         con = None
         try:
             if keys is None:
@@ -231,9 +244,9 @@ class Store:
             if readonly:
                 if pending_migrations(con):
                     store.close()
-                    with cls.open(paths, readonly=False, wait=wait, keys=keys):
+                    with cls.open(paths, readonly=False, wait=wait, keys=keys, on_wait=on_wait):
                         pass
-                    return cls.open(paths, readonly=True, wait=wait, keys=keys)
+                    return cls.open(paths, readonly=True, wait=wait, keys=keys, on_wait=on_wait)
             else:
                 migrate(con)
                 from finanalytics_cli.privacy.audit import fold_spool

@@ -7,7 +7,10 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from finanalytics_cli.exit_codes import EXIT_CODES
 from tests.conftest import PASSPHRASE, env_without_passphrase
@@ -136,3 +139,62 @@ def test_demo_keep_with_profile(cli) -> None:
     assert cli.json("--profile", "demo1", "paths")["data"]["store_exists"] is True
     refused = cli("--profile", "demo1", "demo", "--json")
     assert refused.exit_code == EXIT_CODES["INVALID_INPUT"]
+
+
+def test_a_reader_waits_for_a_writer_and_says_so(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never a bare STORE_LOCKED for a person: at a terminal a command waits (default 600 s)
+    with a visible 'Waiting for the store'; a script without --wait fails at once."""
+    from finanalytics_cli.commands import _common
+
+    cli.json("init")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom finanalytics_cli.engine.paths import resolve_paths\n"
+            "from finanalytics_cli.engine.store import Store\ns = Store.open(resolve_paths())\n"
+            "print('ready', flush=True)\ntime.sleep(2.5)\ns.close()",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert cli("accounts", "--json").exit_code == EXIT_CODES["STORE_LOCKED"]  # a script: at once
+        # A person at a terminal: it waits, says so, and answers once the writer is done.
+        monkeypatch.setattr(_common, "on_terminal", lambda: True)
+        started = time.monotonic()
+        waited = cli("accounts", "--json")
+        assert waited.exit_code == 0, waited.stderr
+        assert "Waiting for the store" in waited.stderr and time.monotonic() - started > 0.5
+    finally:
+        holder.kill()
+        holder.wait()
+    monkeypatch.setattr(_common, "on_terminal", lambda: False)
+    assert _common.store_wait() == 0.0
+    monkeypatch.setattr(_common, "on_terminal", lambda: True)
+    assert _common.store_wait() == _common.TERMINAL_WAIT_S
+
+
+def test_working_spinner_only_at_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Slow steps show a spinner on a terminal's stderr; piped, nothing is added to stderr."""
+    import io
+
+    from finanalytics_cli import output
+    from finanalytics_cli.output import Settings, set_settings, working
+
+    set_settings(Settings())
+    with working("Forecasting"):
+        pass
+    assert capsys.readouterr().err == ""
+    tty = io.StringIO()
+    tty.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(output.sys, "stderr", tty)
+    monkeypatch.setattr(
+        output,
+        "_console",
+        lambda stderr=False: __import__("rich.console").console.Console(file=tty, force_terminal=True, width=80),
+    )
+    with working("Forecasting"):
+        pass
+    assert "Forecasting" in tty.getvalue()
