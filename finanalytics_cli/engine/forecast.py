@@ -512,7 +512,10 @@ def _state(con: Any, horizon: int, granularity: str) -> str:
 
     row = con.execute("SELECT count(*), max(tx_id), count(category) FROM transactions").fetchone()
     model = serving(con, MODEL_TYPE).production
-    return hashlib.sha256(json.dumps([row, horizon, granularity, model], default=str).encode()).hexdigest()[:32]
+    # "<data>:<question>": forecasts of the same data for other horizons are kept beside it
+    # (`predict` asks 3 months, `goals progress` 12), those of older data are replaced.
+    data = hashlib.sha256(json.dumps([row, model], default=str).encode()).hexdigest()[:24]
+    return f"{data}:{horizon}{granularity[0]}"
 
 
 def _store(store: Any, p: Prediction, state: str) -> None:
@@ -536,11 +539,13 @@ def _store(store: Any, p: Prediction, state: str) -> None:
         for pt in pts:
             rows.append((model_id, "cashflow", f"cashflow:{cur}", pt, {"currency": cur}))
     with store.transaction():
+        data = state.split(":")[0]
         con.execute(
             "DELETE FROM model_predictions WHERE model_type = ? AND payload LIKE '%\"state\"%' "
-            "AND actual IS NULL AND target_date > ?",
-            [MODEL_TYPE, p.generated_from],
+            "AND actual IS NULL AND target_date > ? AND (payload NOT LIKE ? OR payload LIKE ?)",
+            [MODEL_TYPE, p.generated_from, f'%"state": "{data}:%', f'%"state": "{state}"%'],
         )
+        con.execute("DELETE FROM app_state WHERE key LIKE 'prediction:%' AND key NOT LIKE ?", [f"prediction:{data}:%"])
         con.executemany(
             "INSERT INTO model_predictions (model_id, model_type, entity_type, entity_id, target_date, value, "
             "lower_80, upper_80, lower_95, upper_95, confidence, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

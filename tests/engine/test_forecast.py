@@ -100,3 +100,22 @@ def test_the_deployed_challenger_serves(categorized_store: Any) -> None:
     for s in p.expense:
         for x in s.points:
             assert x.lo95 <= x.lo80 <= x.value <= x.hi80 <= x.hi95
+
+
+def test_forecasts_of_other_horizons_are_kept_until_the_data_changes(categorized_store: Any) -> None:
+    """`predict` (3 months) and `goals progress` (12) both serve from the store: one no
+    longer replaces the other; new data replaces both."""
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+
+    three = predict(categorized_store, horizon=3, use_stored=False)
+    twelve = predict(categorized_store, horizon=12, use_stored=False)
+    again3, again12 = predict(categorized_store, horizon=3), predict(categorized_store, horizon=12)
+    assert again3.served_from_store and again12.served_from_store
+    assert again3.cash_flow["USD"][0].value == pytest.approx(three.cash_flow["USD"][0].value)
+    assert len(again12.cash_flow["USD"]) == len(twelve.cash_flow["USD"]) == 12
+    csv = "Date,Description,Amount\n2026-10-30,CORNER BAKERY 0042,-8.40\n"
+    import_sources(categorized_store, [Source("new.csv", csv.encode())], ImportOptions(account="Checking"))
+    assert not predict(categorized_store, horizon=3).served_from_store
+    assert not predict(categorized_store, horizon=12).served_from_store
+    stale = categorized_store.con.execute("SELECT count(*) FROM app_state WHERE key LIKE 'prediction:%'").fetchone()[0]
+    assert stale == 2  # the two of the new data; those of the old data are gone
