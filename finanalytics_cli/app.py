@@ -43,7 +43,7 @@ def _moved_format(words: list[str], value: str | None, args: list[str]) -> str |
         if value in values:
             return f"--format {value}: --format is the output format; the {_WHAT[option]} is {option} {value}"
         if path == ("data", "export") and value in ("csv", "json") and "--file-format" not in args:
-            # It meant the files' format before 0.3.0: say which one is meant.
+            # It meant the files' format until this release: say which one is meant.
             return (
                 f"--format {value} after `data export` is ambiguous: write --file-format {value} for the "
                 f"files, or --format {value} before `data export` for the command's output"
