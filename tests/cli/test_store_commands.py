@@ -84,21 +84,28 @@ def test_non_duckdb_file_at_db(cli, tmp_path: Path) -> None:
     assert bogus.read_text() == "hello\n" * 1000
 
 
-def test_second_writer_gets_store_locked_exit_code(cli) -> None:
-    cli.json("init")
+def _hold_store(seconds: float) -> subprocess.Popen:
+    """Another process holding the profile's store as a writer for ``seconds`` (it is
+    open once this returns)."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import time\nfrom finanalytics_cli.engine.paths import resolve_paths\n"
             "from finanalytics_cli.engine.store import Store\ns = Store.open(resolve_paths())\n"
-            "print('ready', flush=True)\ntime.sleep(30)",
+            f"print('ready', flush=True)\ntime.sleep({seconds})\ns.close()",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def test_second_writer_gets_store_locked_exit_code(cli) -> None:
+    cli.json("init")
+    holder = _hold_store(30)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         result = cli("key", "rotate", "--json")
         assert result.exit_code == EXIT_CODES["STORE_LOCKED"]
         err = json.loads(result.stdout)["error"]
@@ -147,19 +154,8 @@ def test_a_reader_waits_for_a_writer_and_says_so(cli, monkeypatch: pytest.Monkey
     from finanalytics_cli.commands import _common
 
     cli.json("init")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time\nfrom finanalytics_cli.engine.paths import resolve_paths\n"
-            "from finanalytics_cli.engine.store import Store\ns = Store.open(resolve_paths())\n"
-            "print('ready', flush=True)\ntime.sleep(2.5)\ns.close()",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _hold_store(2.5)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         assert cli("accounts", "--json").exit_code == EXIT_CODES["STORE_LOCKED"]  # a script: at once
         # A person at a terminal: it waits, says so, and answers once the writer is done.
         monkeypatch.setattr(_common, "on_terminal", lambda: True)
