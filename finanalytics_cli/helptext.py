@@ -64,11 +64,27 @@ def _argument_usage(self: Any) -> str:
     return name if self.nargs == 1 or name.endswith("...") or name.endswith("...]") else f"{name}..."
 
 
+def _reflowing(format_help: Any) -> Any:
+    """``format_help`` that first makes Typer's Rich help reflow paragraphs: rich_utils is
+    imported only when a help page is shown, never on a command's start-up."""
+
+    def wrapped(self: Any, ctx: Any, formatter: Any) -> Any:
+        from typer import rich_utils
+
+        rich_utils._fix_linebreaks = lambda paragraphs, markup_mode: reflow(paragraphs)
+        return format_help(self, ctx, formatter)
+
+    wrapped.__wrapped__ = format_help  # type: ignore[attr-defined]
+    return wrapped
+
+
 def install() -> None:
     """Patch Typer's help rendering (idempotent; called when the app is built)."""
-    from typer import core, rich_utils
+    from typer import core
 
     core.TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
     core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
     core.TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
-    rich_utils._fix_linebreaks = lambda paragraphs, markup_mode: reflow(paragraphs)
+    for cls in (core.TyperCommand, core.TyperGroup):
+        if not hasattr(cls.format_help, "__wrapped__"):
+            cls.format_help = _reflowing(cls.format_help)  # type: ignore[method-assign]
