@@ -627,219 +627,353 @@ def working(text: str) -> Iterator[None]:
 
 
 # -- the weekly report ----------------------------------------------------------------
-def _money(v: Any) -> str:
-    return "—" if v is None else f"{float(v):,.2f}"
+def _money(v: Any, cur: str | None = None) -> str:
+    if v is None:
+        return "—"
+    return f"{float(v):,.2f}" + (f" {cur}" if cur else "")
 
 
-def render_report_md(r: Mapping[str, Any]) -> str:
-    """The weekly report as Markdown (for mail and chat)."""
-    cur = r["currency"]
-    s = r["spending"]
-    lines = [f"# Weekly report {r['week']} ({r['from']} .. {r['to']})", ""]
-    diff = s["difference_pct"]
-    lines.append(
-        f"Spent **{_money(s['total'])} {cur}** against a typical week of {_money(s['typical_week'])}"
-        + (f" ({diff:+.0f}%)." if diff is not None else ".")
-    )
-    if r.get("alerts"):
-        lines += ["", "## Alerts", ""] + [f"- **{a['impact']}** ({a['source']}): {a['title']}" for a in r["alerts"]]
-    lines += [
-        "",
-        "## Spending by category",
-        "",
-        "| category | this week | typical week | difference |",
-        "|---|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {c['category']} | {_money(c['this_week'])} | {_money(c['typical_week'])} | {_money(c['difference'])} |"
-        for c in s["by_category"]
-    ]
-    if r.get("insights"):
-        lines += ["", "## Top insights", ""]
-        for i in r["insights"]:
-            lines.append(f"- **{i['title']}** ({i['impact']}): {i['description']}")
-            lines += [f"  - {t}" for t in i["recommendations"] if t]
-    if r.get("anomalies"):
-        lines += ["", "## Anomalies", ""]
+def _month(value: Any) -> str:
+    return str(value)[:7]
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f", {v:+.0f}%"
+
+
+REPORT_SHORT = {"categories": 6, "other_categories": 3, "insights": 3, "upcoming": 4, "goals": 3}
+
+
+def render_report_md(r: Mapping[str, Any], detail: bool = False) -> str:
+    """The weekly report as Markdown (for mail, chat and the terminal). The default is one
+    screen (the largest categories, the top insights, the next charges); ``detail`` lists
+    everything, as the JSON and HTML forms do."""
+    esc = _md_escape
+    cap = (lambda n: None) if detail else (lambda n: n)  # noqa: E731
+    spend = r.get("spending_by_currency") or {r["currency"]: r["spending"]}
+    lines = [f"# Weekly report {r['week']} ({r['from']} to {r['to']})", ""]
+    for cur, s in spend.items():
+        lines.append(
+            f"- {cur}: spent **{_money(s['total'])}** against a typical week of {_money(s['typical_week'])}"
+            + _pct(s["difference_pct"])
+        )
+    alerts = r.get("alerts") or []
+    if alerts:
+        lines += ["", "## Alerts"]
+        lines += [f"- **{a['impact']}** {a['source']}, {a['date']}: {esc(a['title'])}" for a in alerts]
+    else:
+        lines.append("- No alerts this week.")
+    lines += ["", "## Spending by category", "| category | this week | typical week | difference |"]
+    lines.append("|---|---:|---:|---:|")
+    hidden = 0
+    for i, (cur, s) in enumerate(spend.items()):
+        shown = s["by_category"][: cap(REPORT_SHORT["categories" if i == 0 else "other_categories"])]
+        hidden += len(s["by_category"]) - len(shown)
         lines += [
-            f"- {a['date']} {a['payee']} {_money(a['amount'])} {a['currency']}: {a['reason']}" for a in r["anomalies"]
+            f"| {esc(c['category'])} | {_money(c['this_week'], cur)} | {_money(c['typical_week'], cur)} "
+            f"| {_money(c['difference'], cur)} |"
+            for c in shown
         ]
-    if r.get("upcoming_recurring"):
-        lines += ["", "## Upcoming recurring charges (14 days)", ""]
+    if hidden:
+        lines.append(f"| {hidden} more (--detail) | | | |")
+    insights = r.get("insights") or []
+    if insights:
+        lines += ["", f"## Top insights (as of {r.get('data_until', 'the end of the data')})"]
+        for i in insights[: cap(REPORT_SHORT["insights"])]:
+            if detail:
+                lines.append(f"- **{esc(i['title'])}** ({i['impact']}): {esc(i['description'])}")
+                lines += [f"  - {esc(t)}" for t in i["recommendations"] if t]
+            else:
+                lines.append(f"- **{esc(i['title'])}** ({i['impact']})")
+    if detail and r.get("anomalies"):
+        lines += ["", "## Anomalies"]
         lines += [
-            f"- {u['date']} {u['merchant']}: {_money(u['amount'])} {u['currency']}" for u in r["upcoming_recurring"]
+            f"- {a['date']} {esc(a['payee'])} {_money(a['amount'], a['currency'])}: {esc(a['reason'])}"
+            for a in r["anomalies"]
         ]
-    if r.get("budget"):
-        b = r["budget"]
-        lines += ["", f"## Budget {b['month']:%Y-%m}" if hasattr(b["month"], "strftime") else "## Budget", ""]
-        lines += ["| category | budget | spent | status |", "|---|---:|---:|---|"]
+    upcoming = r.get("upcoming_recurring") or []
+    if upcoming:
+        shown = upcoming[: cap(REPORT_SHORT["upcoming"])]
+        lines += ["", "## Recurring charges in the next 14 days"]
+        lines += [f"- {u['date']} {esc(u['merchant'])}: {_money(u['amount'], u['currency'])}" for u in shown]
+        if len(shown) < len(upcoming):
+            lines.append(f"- and {len(upcoming) - len(shown)} more (--detail)")
+    b = r.get("budget")
+    if b:
+        off = [x for x in b["lines"] if detail or x["status"] != "on track"]
+        lines += ["", f"## Budget {_month(b['month'])}, {b['days_elapsed']} of {b['days_in_month']} days"]
+        if len(off) < len(b["lines"]):
+            lines.append(f"- {len(b['lines']) - len(off)} of {len(b['lines'])} categories on track.")
         lines += [
-            f"| {x['category']} | {_money(x['budget'])} | {_money(x['spent'])} | {x['status']} |" for x in b["lines"]
+            f"- {esc(x['category'])}: {_money(x['spent'])} of {_money(x['budget'], x['currency'])} ({x['status']})"
+            for x in off
         ]
-    if r.get("goals"):
-        lines += ["", "## Goals", ""]
+    goals = r.get("goals") or []
+    if goals:
+        lines += ["", "## Goals"]
         lines += [
-            f"- {g['name']}: {_money(g['funded'])} of {_money(g['target'])} by {g['by']}, "
-            f"{g['probability']:.0%} likely. {g['advice']}"
-            for g in r["goals"]
+            f"- {esc(g['name'])}: {_money(g['funded'])} of {_money(g['target'])} by {g['by']}, "
+            f"{g['probability']:.0%} likely. {esc(g['advice'])}"
+            for g in goals[: cap(REPORT_SHORT["goals"])]
         ]
     f = r.get("cash_flow_forecast")
-    if f:
-        lines += ["", "## Cash-flow forecast", ""]
-        for c, pts in f["by_currency"].items():
-            lines += [
-                f"- {c} {p['month']}: {_money(p['net'])} (80%: {_money(p['low_80'])} .. {_money(p['high_80'])})"
-                for p in pts
-            ]
+    if f and f["by_currency"]:
+        lines += ["", f"## Cash-flow forecast (net per month, from the months through {_month(f['history_until'])})"]
+        months = sorted({_month(p["month"]) for pts in f["by_currency"].values() for p in pts})
+        order = [c for c in r.get("currencies", []) if c in f["by_currency"]]
+        order += [c for c in f["by_currency"] if c not in order]
+        for m in months:
+            parts = []
+            for cur in order:
+                pts = f["by_currency"][cur]
+                for p in pts:
+                    if _month(p["month"]) == m:
+                        parts.append(
+                            f"{_money(p['net'], cur)} (80%: {p['low_80']:,.0f} to {p['high_80']:,.0f})"
+                            + (f", 95%: {p['low_95']:,.0f} to {p['high_95']:,.0f}" if detail else "")
+                        )
+            lines.append(f"- {m}: " + "; ".join(parts))
     if r.get("notes"):
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
+        lines += ["", "## Notes"] + [f"- {esc(n)}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
 
 
-def _svg_bars(rows: list[tuple[str, float, float]], width: int = 640) -> str:
-    """Paired horizontal bars (this week, typical week) per label."""
-    import html
-
-    rows = rows[:12]
-    top = max([max(a, b) for _, a, b in rows] + [1.0])
-    bar_h, gap, left = 10, 8, 150
-    height = len(rows) * (2 * bar_h + gap) + 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        'aria-label="Spending by category, this week and a typical week">'
-    ]
-    y = 10
-    for label, a, b in rows:
-        wa, wb = (width - left - 90) * a / top, (width - left - 90) * b / top
-        parts.append(
-            f'<text x="{left - 6}" y="{y + bar_h + 3}" text-anchor="end" font-size="12">{html.escape(label)}</text>'
-        )
-        parts.append(
-            f'<rect x="{left}" y="{y}" width="{wa:.1f}" height="{bar_h}" fill="#2b6cb0">'
-            f"<title>this week {a:,.2f}</title></rect>"
-        )
-        parts.append(
-            f'<rect x="{left}" y="{y + bar_h}" width="{wb:.1f}" height="{bar_h}" fill="#a0aec0">'
-            f"<title>typical {b:,.2f}</title></rect>"
-        )
-        parts.append(
-            f'<text x="{left + max(wa, wb) + 4}" y="{y + bar_h + 3}" font-size="11">{a:,.0f} / {b:,.0f}</text>'
-        )
-        y += 2 * bar_h + gap
-    parts.append(f'<text x="{left}" y="{height - 6}" font-size="11" fill="#2b6cb0">■ this week</text>')
-    parts.append(f'<text x="{left + 90}" y="{height - 6}" font-size="11" fill="#718096">■ typical week</text></svg>')
-    return "".join(parts)
+# -- the weekly report's HTML: a Jinja2 template; charts as shapes computed here -------
+_BLUE, _GREY, _RED, _LIGHT, _DARK = "#2b6cb0", "#a0aec0", "#c53030", "#bee3f8", "#1a365d"
 
 
-def _svg_line(
-    points: list[tuple[str, float]],
-    band80: list[tuple[float, float]] | None = None,
-    band95: list[tuple[float, float]] | None = None,
-    first_band: int = 0,
-    width: int = 640,
-    height: int = 220,
-    label: str = "",
-) -> str:
-    """A line over labeled points; optional 80%/95% bands over its last points."""
-    import html
+def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    """Round axis values spanning lo..hi (zero among them when in range)."""
+    import math
 
-    values = [v for _, v in points] + [x for b in (band80 or []) + (band95 or []) for x in b] + [0.0]
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    n = max(len(points) - 1, 1)
+    span = (hi - lo) or abs(hi) or 1.0
+    raw = span / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    out, v = [], first
+    while v <= hi + step * 1e-9:
+        out.append(round(v, 10))
+        v += step
+    return out
 
-    def xy(i: int, v: float) -> tuple[float, float]:
-        return 50 + (width - 70) * i / n, 15 + (height - 45) * (hi - v) / span
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{html.escape(label)}">'
-    ]
-    zy = xy(0, 0.0)[1]
-    parts.append(f'<line x1="50" x2="{width - 20}" y1="{zy:.1f}" y2="{zy:.1f}" stroke="#cbd5e0"/>')
-    for band, colour in ((band95, "#bee3f8"), (band80, "#90cdf4")):
-        if band:
-            upper = [xy(first_band + i, b[1]) for i, b in enumerate(band)]
-            lower = [xy(first_band + i, b[0]) for i, b in enumerate(band)][::-1]
-            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in upper + lower)
-            parts.append(f'<polygon points="{pts}" fill="{colour}" stroke="none"/>')
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, (_, v) in enumerate(points)))
-    parts.append(f'<polyline points="{line}" fill="none" stroke="#2c5282" stroke-width="2"/>')
-    for i, (name, v) in enumerate(points):
-        x, y = xy(i, v)
-        parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2c5282">'
-            f"<title>{html.escape(name)}: {v:,.2f}</title></circle>"
-        )
-        if i % max(1, (len(points) + 4) // 5) == 0:
-            parts.append(
-                f'<text x="{x:.1f}" y="{height - 8}" font-size="10" text-anchor="middle">{html.escape(name)}</text>'
+def _chart(width: int, height: int, label: str) -> dict[str, Any]:
+    return {"width": width, "height": height, "label": label, "rects": [], "lines": [], "texts": []}
+
+
+def _category_chart(rows: list[Mapping[str, Any]], cur: str, width: int = 460) -> dict[str, Any]:
+    """Paired horizontal bars from a zero axis: this week and the typical week."""
+    rows = list(rows)[:10]
+    bar, gap, left, right, top = 9, 9, 120, 64, 8
+    height = top + len(rows) * (2 * bar + gap) + 28
+    c = _chart(width, height, f"Spending by category in {cur}, this week and a typical week")
+    most = max([max(x["this_week"], x["typical_week"]) for x in rows] + [1.0])
+    scale = (width - left - right) / most
+    y = top
+    for x in rows:
+        c["texts"].append({"x": left - 6, "y": y + bar + 4, "anchor": "end", "text": _clip(x["category"], 18)})
+        for k, (val, fill) in enumerate(((x["this_week"], _BLUE), (x["typical_week"], _GREY))):
+            c["rects"].append(
+                {
+                    "x": left,
+                    "y": y + k * bar,
+                    "w": max(val * scale, 0),
+                    "h": bar - 1,
+                    "fill": fill,
+                    "title": f"{'this week' if k == 0 else 'typical week'}: {val:,.2f} {cur}",
+                }
             )
-    parts.append(f'<text x="4" y="{xy(0, hi)[1] + 4:.1f}" font-size="10">{hi:,.0f}</text>')
-    parts.append(f'<text x="4" y="{xy(0, lo)[1]:.1f}" font-size="10">{lo:,.0f}</text></svg>')
-    return "".join(parts)
+        c["texts"].append(
+            {
+                "x": left + max(x["this_week"], x["typical_week"]) * scale + 4,
+                "y": y + bar + 4,
+                "anchor": "start",
+                "text": f"{x['this_week']:,.0f}",
+                "size": 10,
+            }
+        )
+        y += 2 * bar + gap
+    c["lines"].append({"x1": left, "x2": left, "y1": top - 4, "y2": y - gap + 4, "stroke": "#4a5568"})
+    for t in _ticks(0, most, 3):
+        if 0 <= t <= most:
+            c["texts"].append(
+                {
+                    "x": left + t * scale,
+                    "y": height - 6,
+                    "anchor": "middle",
+                    "text": f"{t:,.0f}",
+                    "size": 10,
+                    "fill": "#4a5568",
+                }
+            )
+    return c
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _columns_chart(
+    labels: list[str],
+    values: list[float],
+    cur: str,
+    label: str,
+    mark: int | None = None,
+    reference: float | None = None,
+    bands: Mapping[int, tuple[float, float, float, float]] | None = None,
+    width: int = 460,
+    height: int = 210,
+) -> dict[str, Any]:
+    """Vertical bars around a zero line, y axis in ``cur``. ``mark``: the bar drawn as the
+    report's own; ``reference``: a dashed level (the typical week); ``bands``: index ->
+    (low95, low80, high80, high95) whiskers on forecast bars."""
+    bands = bands or {}
+    left, right, top, bottom = 58, 12, 10, 34
+    extent = values + [0.0] + ([reference] if reference is not None else [])
+    extent += [v for b in bands.values() for v in b]
+    ticks = _ticks(min(extent), max(extent))
+    lo, hi = min(ticks + extent), max(ticks + extent)
+    c = _chart(width, height, label)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(values), 1)
+
+    def y(v: float) -> float:
+        return top + plot_h * (hi - v) / ((hi - lo) or 1.0)
+
+    for t in ticks:
+        c["lines"].append({"x1": left, "x2": width - right, "y1": y(t), "y2": y(t), "stroke": "#edf2f7"})
+        c["texts"].append(
+            {"x": left - 5, "y": y(t) + 3, "anchor": "end", "text": f"{t:,.0f}", "size": 10, "fill": "#4a5568"}
+        )
+    c["texts"].append({"x": 4, "y": top + 4, "anchor": "start", "text": cur, "size": 10, "fill": "#4a5568"})
+    # Labels as far apart as their width needs, counted back from the last one (always shown).
+    every = max(1, -(-int(max([len(n) for n in labels] + [1]) * 6.5 + 8) // max(int(step), 1)))
+    labeled = set(range(len(labels) - 1, -1, -every))
+    for i, (name, v) in enumerate(zip(labels, values, strict=True)):
+        x = left + i * step + step * 0.15
+        w = step * 0.7
+        forecast = i in bands
+        fill = _RED if v < 0 else _BLUE
+        if forecast:
+            fill = "#feb2b2" if v < 0 else "#90cdf4"
+        if mark is not None and i != mark and not forecast:
+            fill = "#fc8181" if v < 0 else "#90cdf4"
+        c["rects"].append(
+            {
+                "x": x,
+                "y": min(y(v), y(0)),
+                "w": w,
+                "h": abs(y(v) - y(0)),
+                "fill": fill,
+                "title": f"{name}: {v:,.2f} {cur}" + (" (forecast)" if forecast else ""),
+            }
+        )
+        if forecast:
+            lo95, lo80, hi80, hi95 = bands[i]
+            mid = x + w / 2
+            c["lines"].append({"x1": mid, "x2": mid, "y1": y(hi95), "y2": y(lo95), "stroke": _DARK, "width": 1})
+            c["lines"].append({"x1": mid, "x2": mid, "y1": y(hi80), "y2": y(lo80), "stroke": _DARK, "width": 4})
+        if i in labeled:
+            last = i == len(labels) - 1
+            c["texts"].append(
+                {
+                    "x": x + w if last else x + w / 2,
+                    "y": height - bottom + 14,
+                    "anchor": "end" if last else "middle",
+                    "text": name,
+                    "size": 10,
+                    "bold": i == mark,
+                }
+            )
+    if mark is not None:
+        x = left + mark * step + step / 2
+        c["texts"].append(
+            {
+                "x": min(x, width - right),
+                "y": height - 6,
+                "anchor": "end" if mark else "start",
+                "text": "▲ this report's week",
+                "size": 10,
+                "bold": True,
+            }
+        )
+    if reference is not None:
+        c["lines"].append(
+            {
+                "x1": left,
+                "x2": width - right,
+                "y1": y(reference),
+                "y2": y(reference),
+                "stroke": "#2d3748",
+                "dash": "4 3",
+            }
+        )
+    c["lines"].append({"x1": left, "x2": width - right, "y1": y(0), "y2": y(0), "stroke": "#2d3748", "width": 1.2})
+    return c
+
+
+def report_html_context(r: Mapping[str, Any]) -> dict[str, Any]:
+    """What the HTML template shows: the report's sections with their charts."""
+    spend = r.get("spending_by_currency") or {r["currency"]: r["spending"]}
+    currencies = []
+    for cur, s in spend.items():
+        weeks = s["weekly_totals"]
+        currencies.append(
+            {
+                "code": cur,
+                "spending": s,
+                "categories_chart": _category_chart(s["by_category"], cur) if s["by_category"] else None,
+                "weeks_chart": _columns_chart(
+                    [w["week"][5:] for w in weeks],
+                    [w["total"] for w in weeks],
+                    cur,
+                    f"Money spent per week in {cur}, the report's week marked, the typical week dashed",
+                    mark=len(weeks) - 1,
+                    reference=s["typical_week"],
+                ),
+            }
+        )
+    forecasts = []
+    f = r.get("cash_flow_forecast")
+    if f:
+        order = [c for c in r.get("currencies", []) if c in f["by_currency"]]
+        order += [c for c in f["by_currency"] if c not in order]
+        for cur in order:
+            pts = f["by_currency"][cur]
+            hist = (f.get("history") or {}).get(cur, [])
+            labels = [_month(h["month"]) for h in hist] + [_month(p["month"]) for p in pts]
+            values = [float(h["net"]) for h in hist] + [float(p["net"]) for p in pts]
+            bands = {len(hist) + i: (p["low_95"], p["low_80"], p["high_80"], p["high_95"]) for i, p in enumerate(pts)}
+            forecasts.append(
+                {
+                    "code": cur,
+                    "points": pts,
+                    "chart": _columns_chart(
+                        labels, values, cur, f"Net cash flow per month in {cur}, then the forecast", bands=bands
+                    ),
+                }
+            )
+    return {
+        "r": r,
+        "currencies": currencies,
+        "forecasts": forecasts,
+        "month": _month,
+        "colors": {"blue": _BLUE, "grey": _GREY, "red": _RED, "light": "#90cdf4", "dark": _DARK},
+    }
 
 
 def render_report_html(r: Mapping[str, Any]) -> str:
-    """The weekly report as one self-contained HTML page: inline CSS and SVG, no scripts,
-    nothing fetched from the network."""
-    import html
-    import re as _re
+    """The weekly report as one self-contained HTML page (a Jinja2 template, autoescaped):
+    inline CSS and SVG, no scripts, nothing fetched from the network."""
+    import jinja2
 
-    md = render_report_md(r)
-    cur = r["currency"]
-    s = r["spending"]
-    charts = [
-        "<h2>Spending by category</h2>",
-        _svg_bars([(c["category"], c["this_week"], c["typical_week"]) for c in s["by_category"]]),
-        f"<h2>Weekly spending, last {len(s['weekly_totals'])} weeks ({html.escape(cur)})</h2>",
-        _svg_line([(w["week"], w["total"]) for w in s["weekly_totals"]], label="Weekly spending trend"),
-    ]
-    f = r.get("cash_flow_forecast")
-    if f and f["by_currency"].get(cur):
-        hist = (f.get("history") or {}).get(cur, [])
-        fc = f["by_currency"][cur]
-        points = [(str(h["month"])[:7], h["net"]) for h in hist] + [(str(p["month"])[:7], p["net"]) for p in fc]
-        charts += [
-            f"<h2>Cash flow per month with the forecast's 80% and 95% intervals ({html.escape(cur)})</h2>",
-            _svg_line(
-                points,
-                [(p["low_80"], p["high_80"]) for p in fc],
-                [(p["low_95"], p["high_95"]) for p in fc],
-                first_band=len(hist),
-                label="Monthly cash flow and forecast",
-            ),
-        ]
-    body = []
-    for line in md.splitlines():  # the Markdown's text, as simple HTML
-        esc = html.escape(line)
-        esc = _re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", esc)
-        if line.startswith("# "):
-            body.append(f"<h1>{esc[2:]}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{esc[3:]}</h2>")
-        elif line.startswith("|---"):
-            continue
-        elif line.startswith("|"):
-            cells = [c.strip() for c in esc.strip("|").split("|")]
-            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        elif line.startswith("  - "):
-            body.append(f"<li class='sub'>{esc[4:]}</li>")
-        elif line.startswith("- "):
-            body.append(f"<li>{esc[2:]}</li>")
-        elif line:
-            body.append(f"<p>{esc}</p>")
-    text = "\n".join(body)
-    text = _re.sub(r"((?:<tr>.*</tr>\n?)+)", r"<table>\1</table>", text)
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>finanalytics weekly report {html.escape(r['week'])}</title>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}"
-        "table{border-collapse:collapse}td{border-bottom:1px solid #e2e8f0;padding:2px 8px}"
-        "li.sub{margin-left:1.5em;color:#4a5568}h2{margin-top:1.6em}</style></head><body>\n"
-        + text
-        + "\n"
-        + "\n".join(charts)
-        + "\n</body></html>\n"
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("finanalytics_cli", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
+    env.filters["money"] = lambda v, cur=None: _money(v, cur)
+    return env.get_template("weekly_report.html.j2").render(**report_html_context(r))

@@ -435,7 +435,7 @@ def predict(
     summary += [line(s.label, s.currency, [s.points]) for s in expenses[:8]]
     for cur in sorted({s.currency for s in expenses[8:]}):
         rest = [s.points for s in expenses[8:] if s.currency == cur]
-        summary.append(line(f"Other expenses ({len(rest)})", cur, rest))
+        summary.append(line(f"Others ({len(rest)})", cur, rest))  # short: one line at 80 columns
     data["summary"] = summary
     meta = {"served_from_store": p.served_from_store}
     bars = []

@@ -28,8 +28,17 @@ def weekly(
     fail_on: str = typer.Option(
         None, "--fail-on", help="Exit 10 when an alert of this impact (high or medium) is in it."
     ),
+    detail: bool = typer.Option(
+        False, "--detail", help="Markdown lists everything (the default is one screen); HTML and JSON always do."
+    ),
 ) -> None:
     """The week against a typical week, insights, anomalies, upcoming charges, budget, goals, forecast.
+
+    Spending, alerts, anomalies, the budget and the charges due are about the report's week,
+    in every currency: an alert is something that happened in it (an anomaly, a price rise
+    in the week it took effect, a budget gone over, an account below zero), so --fail-on
+    fails on a week once, not every week after. Insights, goals and the forecast are as of
+    the end of the data.
 
     Runs unattended (no prompts, no color; the key from the keyring or FINANALYTICS_PASSPHRASE).
 
@@ -62,7 +71,7 @@ def weekly(
     elif fmt == "html":
         text = render_report_html(report)
     else:
-        text = render_report_md(report)
+        text = render_report_md(report, detail=detail)
     if out is not None:
         from finanalytics_cli.engine.files import write_user_file
 

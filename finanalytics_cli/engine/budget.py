@@ -491,11 +491,15 @@ def _budget_month(con: Any, today: dt.date | None) -> dt.date:
     return min(dt.date(today.year, today.month, 1), dt.date(last.year, last.month, 1))
 
 
-def budget_vs_actual(con: Any, month: dt.date | None = None) -> dict[str, Any]:
-    """The accepted budget of the latest data month (or ``month``) against what was spent."""
+def budget_vs_actual(con: Any, month: dt.date | None = None, until: dt.date | None = None) -> dict[str, Any]:
+    """The accepted budget of the latest data month (or ``month``) against what was spent
+    (up to ``until``, a day of that month, when given: the month as it stood that day)."""
     if month is None:
         last = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
         month = dt.date(last.year, last.month, 1) if last else dt.date.today().replace(day=1)
+    days_in = (dt.date(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
+    month_end = month + dt.timedelta(days=days_in - 1)
+    stop = month_end if until is None else min(until, month_end)
     rows = con.execute(
         """
         WITH b AS (
@@ -506,22 +510,25 @@ def budget_vs_actual(con: Any, month: dt.date | None = None) -> dict[str, Any]:
             SELECT split_part(coalesce(category, 'Uncategorized'), '/', 1) AS category, currency,
                    -sum(amount) AS spent
             FROM transactions
-            WHERE NOT is_transfer AND posted_date >= ? AND posted_date < ? + INTERVAL 1 MONTH
+            WHERE NOT is_transfer AND posted_date >= ? AND posted_date <= ?
             GROUP BY ALL
         )
         SELECT b.category, b.currency, b.amount, coalesce(s.spent, 0)
         FROM b LEFT JOIN s ON s.category = b.category AND s.currency = b.currency
         ORDER BY b.amount DESC
         """,
-        [month, month, month, month],
+        [month, month, month, stop],
     ).fetchall()
     if not rows:
         raise InvalidInput("no accepted budget for this month; run `budget optimize`, then `budget accept`")
     last_day = con.execute(
-        "SELECT max(posted_date) FROM transactions WHERE posted_date >= ? AND posted_date < ? + INTERVAL 1 MONTH",
-        [month, month],
+        "SELECT max(posted_date) FROM transactions WHERE posted_date >= ? AND posted_date <= ?",
+        [month, stop],
     ).fetchone()[0]
-    days_in = (dt.date(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
+    if until is not None and until >= month:  # the month as it stood that day, quiet days included
+        data_end = con.execute("SELECT max(posted_date) FROM transactions").fetchone()[0]
+        if data_end is not None and data_end >= month:
+            last_day = min(stop, data_end)
     elapsed = (last_day - month).days + 1 if last_day else 0
     lines = []
     for cat, cur, amount, spent in rows:

@@ -163,6 +163,8 @@ def _models(granularity: str, n: int, n_full: int | None = None) -> list[Any]:
     from statsforecast.utils import ConformalIntervals
 
     season = SEASON[granularity]
+    if n < MIN_PERIODS + 2:  # the labelled simple method (ETS refuses tiny series: "tiny datasets")
+        return [Naive()]
     if n < season + 2:
         return [
             AutoETS(season_length=1),
@@ -227,6 +229,7 @@ def _choose(cv: Any, names: list[str]) -> dict[str, str]:
     AutoETS where no model has an error to compare."""
     import polars as pl
 
+    names = [n for n in names if n in cv.columns]  # a short history is cross-validated on fewer
     errs = cv.group_by("unique_id").agg([(pl.col(n) - pl.col("y")).abs().fill_nan(None).mean().alias(n) for n in names])
     out = {}
     for row in errs.iter_rows(named=True):
@@ -288,9 +291,15 @@ def _schedule(series: list[Any], periods: list[dt.date], granularity: str) -> di
         return out
     horizon_end = _next(periods[-1], granularity)
     for s in series:
+        key = _series_key(s)
+        # A forecast period the data already reaches into (the month still running): the
+        # charges it already holds count, next to the ones still expected in it.
+        for d, a in zip(s.dates, s.amounts, strict=False):
+            if periods[0] <= d < horizon_end:
+                p = _period_start(d, granularity)
+                out[(key, p)] = out.get((key, p), 0.0) + abs(float(a))
         if s.status != "active" or s.next_expected_date is None:
             continue
-        key = _series_key(s)
         d = s.next_expected_date
         while d < horizon_end:
             p = _period_start(d, granularity)

@@ -95,7 +95,9 @@ def _key(merchant: str | None, payee: str | None) -> str:
 
 def _main_category(rows: list[dict[str, Any]]) -> str | None:
     cats = [r["category"].split("/")[0] for r in rows if r["category"]]
-    return max(set(cats), key=cats.count) if cats else None
+    if not cats:
+        return None
+    return max({c: (cats.count(c), i) for i, c in enumerate(cats)}.items(), key=lambda kv: kv[1])[0]  # tie: latest
 
 
 SEASONAL = ("Utilities",)  # energy and water bills swing with the seasons
@@ -284,7 +286,8 @@ def _as_series(rows: list[dict[str, Any]], direction: str, as_of: dt.date) -> Re
     merchants = [r["merchant"] or r["payee_raw"] for r in rows]
     return RecurringSeries(
         series_id="",
-        merchant=max(set(merchants), key=merchants.count),
+        # The most used name; a tie goes to the latest (never to the set's hash order).
+        merchant=max({m: (merchants.count(m), i) for i, m in enumerate(merchants)}.items(), key=lambda kv: kv[1])[0],
         account=last["account"],
         currency=last["currency"],
         category=category,

@@ -48,27 +48,8 @@ def _weekly_spending(con: Any, currency: str, start: dt.date, weeks: int) -> dic
     return out
 
 
-def weekly_report(store: Any, week: str | None = None) -> dict[str, Any]:
-    from finanalytics_cli.engine.household import main_currency
-
-    con = store.con
-    first, last = con.execute("SELECT min(posted_date), max(posted_date) FROM transactions").fetchone()
-    if last is None:
-        raise InsufficientData("the store holds no transactions yet; import a bank export first")
-    if week:
-        start = parse_week(week)
-        if start > last:
-            raise InsufficientData(f"the data ends on {last}, before {week}")
-    else:  # the latest complete week of the data
-        start = last - dt.timedelta(days=last.weekday())
-        if start + dt.timedelta(days=6) > last:
-            start -= dt.timedelta(days=7)
-    end = start + dt.timedelta(days=6)
-    if end < first:
-        raise InsufficientData(f"the data starts on {first}, after that week")
-    iso = start.isocalendar()
-    cur = main_currency(con)
-    weekly = _weekly_spending(con, cur, start, TYPICAL_WEEKS)
+def _spending(weekly: dict[dt.date, dict[str, float]], start: dt.date, first: dt.date) -> dict[str, Any]:
+    """One currency's week against its typical week (the median of the weeks before)."""
     this = weekly[start]
     history = [weekly[w] for w in sorted(weekly) if w < start and w >= first - dt.timedelta(days=first.weekday())]
     categories = sorted({c for w in [this, *history] for c in w})
@@ -92,38 +73,155 @@ def weekly_report(store: Any, week: str | None = None) -> dict[str, Any]:
     trend = [
         {"week": f"{w.isocalendar()[0]}-W{w.isocalendar()[1]:02d}", "total": round(sum(v.values()), 2)}
         for w, v in sorted(weekly.items())
+        if w >= first - dt.timedelta(days=first.weekday())
     ]
+    return {
+        "total": round(total, 2),
+        "typical_week": round(typical_total, 2),
+        "difference_pct": round((total - typical_total) / typical_total * 100, 1) if typical_total else None,
+        "weeks_compared": len(history),
+        "by_category": by_category,
+        "weekly_totals": trend,
+    }
+
+
+def weekly_report(store: Any, week: str | None = None) -> dict[str, Any]:
+    """The report of one ISO week (default: the latest complete week of the data). Its
+    spending, anomalies, alerts, budget and upcoming charges are about that week, in every
+    currency; insights, goals and the forecast are as of the end of the data."""
+    from finanalytics_cli.engine.household import main_currency
+
+    con = store.con
+    first, last = con.execute("SELECT min(posted_date), max(posted_date) FROM transactions").fetchone()
+    if last is None:
+        raise InsufficientData("the store holds no transactions yet; import a bank export first")
+    if week:
+        start = parse_week(week)
+        if start > last:
+            raise InsufficientData(f"the data ends on {last}, before {week}")
+    else:  # the latest complete week of the data
+        start = last - dt.timedelta(days=last.weekday())
+        if start + dt.timedelta(days=6) > last:
+            start -= dt.timedelta(days=7)
+    end = start + dt.timedelta(days=6)
+    if end < first:
+        raise InsufficientData(f"the data starts on {first}, after that week")
+    iso = start.isocalendar()
+    main = main_currency(con)
+    window = [start - dt.timedelta(days=7 * TYPICAL_WEEKS), start + dt.timedelta(days=7)]
+    seen = [
+        c
+        for (c,) in con.execute(
+            "SELECT currency FROM transactions WHERE posted_date >= ? AND posted_date < ? "
+            "GROUP BY currency ORDER BY count(*) DESC, currency",
+            window,
+        ).fetchall()
+    ]
+    currencies = [main] + [c for c in seen if c != main]
+    by_currency = {c: _spending(_weekly_spending(con, c, start, TYPICAL_WEEKS), start, first) for c in currencies}
     sections: dict[str, Any] = {
         "week": f"{iso[0]}-W{iso[1]:02d}",
         "from": start,
         "to": end,
-        "currency": cur,
-        "spending": {
-            "total": round(total, 2),
-            "typical_week": round(typical_total, 2),
-            "difference_pct": round((total - typical_total) / typical_total * 100, 1) if typical_total else None,
-            "by_category": by_category,
-            "weekly_totals": trend,
-        },
+        "data_until": last,
+        "currency": main,
+        "currencies": currencies,
+        "spending": by_currency[main],
+        "spending_by_currency": by_currency,
         "notes": [],
     }
+    recurring = _section(sections, "recurring", lambda: _recurring(con))
     sections["insights"] = _section(sections, "insights", lambda: _insights(store))
-    sections["anomalies"] = _section(sections, "anomalies", lambda: _anomalies(store, start, end))
-    sections["upcoming_recurring"] = _section(sections, "recurring", lambda: _upcoming(con, end))
-    sections["budget"] = _section(sections, "budget", lambda: _budget(con, start))
+    sections["anomalies"] = _section(sections, "anomalies", lambda: _anomalies(store, start, end, recurring))
+    sections["upcoming_recurring"] = _upcoming(recurring, end) if recurring is not None else None
+    sections["budget"] = _section(sections, "budget", lambda: _budget(con, end))
     sections["goals"] = _section(sections, "goals", lambda: _goals(store))
     sections["cash_flow_forecast"] = _section(sections, "forecast", lambda: _forecast(store, end))
-    alerts = [
-        {"impact": i["impact"], "source": "insight", "title": i["title"]}
-        for i in sections["insights"] or []
-        if i["impact"] == "high"
-    ]
-    alerts += [
-        {"impact": "high" if a["score"] >= 0.8 else "medium", "source": "anomaly", "title": a["reason"]}
-        for a in sections["anomalies"] or []
-    ]
-    sections["alerts"] = sorted(alerts, key=lambda a: -IMPACT_RANK[a["impact"]])
+    sections["alerts"] = _alerts(con, sections, recurring, start, end)
     return sections
+
+
+def _alerts(con: Any, report: dict[str, Any], recurring: Any, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """What happened in the report's week and needs attention: its anomalies, a recurring
+    price change in the week it took effect (once, not every week after), a budget that
+    went over during the week, an account below zero at any time in it. Standing conditions
+    of the whole history (a trend, a thin emergency fund) are insights, not alerts: a
+    weekly job failing on them would fail every week."""
+    from finanalytics_cli.engine.insights import _impact
+
+    def when(d: dt.date) -> bool:
+        return start <= d <= end
+
+    alerts: list[dict[str, Any]] = [
+        {
+            "impact": "high" if a["score"] >= 0.8 else "medium",
+            "source": "anomaly",
+            "date": a["date"],
+            "title": a["reason"],
+        }
+        for a in report["anomalies"] or []
+    ]
+    for s in recurring.series if recurring is not None else []:
+        for ch in s.price_changes:
+            if s.direction == "out" and ch["to"] > ch["from"] and when(ch["date"]):
+                yearly = float(ch["to"] - ch["from"]) * float(s.monthly_equivalent / abs(s.typical_amount)) * 12
+                alerts.append(
+                    {
+                        "impact": _impact(yearly, None),  # by what it costs a year
+                        "source": "price change",
+                        "date": ch["date"],
+                        "title": f"{s.merchant} raised its price from {ch['from']:,.2f} to {ch['to']:,.2f} "
+                        f"{s.currency} ({ch['change_pct']:+.1f}%)",
+                    }
+                )
+    budget = report.get("budget")
+    if budget:
+        before = _budget(con, start - dt.timedelta(days=1)) if start.day > 1 else None
+        was_over = {(x["category"], x["currency"]) for x in (before or {}).get("lines", []) if x["status"] == "over"}
+        if before is not None and before["month"] != budget["month"]:
+            was_over = set()
+        for x in budget["lines"]:
+            if x["status"] == "over" and (x["category"], x["currency"]) not in was_over:
+                alerts.append(
+                    {
+                        "impact": "medium",
+                        "source": "budget",
+                        "date": end,
+                        "title": f"{x['category']} went over its budget: {x['spent']:,.2f} of "
+                        f"{x['budget']:,.2f} {x['currency']}",
+                    }
+                )
+    # The bank's own running balance: below zero at any time in the week, the balance carried
+    # into it included (an account still overdrawn is still an alert).
+    for name, cur, day, low in con.execute(
+        """
+        WITH carried AS (
+            SELECT account_id, CAST(? AS DATE) AS posted_date, balance FROM transactions
+            WHERE posted_date < ? AND balance IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY posted_date DESC, tx_id DESC) = 1
+        ), seen AS (  -- the carried balance held on the week's first day unless a row that day moved it
+            SELECT account_id, posted_date, balance FROM carried c
+            WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = c.account_id AND t.posted_date = ?)
+            UNION ALL
+            SELECT account_id, posted_date, balance FROM transactions
+            WHERE posted_date BETWEEN ? AND ? AND balance IS NOT NULL
+        )
+        SELECT a.name, a.currency, min(s.posted_date), min(s.balance)
+        FROM seen s JOIN accounts a USING (account_id)
+        WHERE a.account_type IN ('checking', 'savings') AND s.balance < 0
+        GROUP BY ALL ORDER BY 1
+        """,
+        [start, start, start, start, end],
+    ).fetchall():
+        alerts.append(
+            {
+                "impact": "high",
+                "source": "balance",
+                "date": day,
+                "title": f"{name} is below zero ({float(low):,.2f} {cur}): overdraft fees are likely",
+            }
+        )
+    return sorted(alerts, key=lambda a: (-IMPACT_RANK[a["impact"]], a["date"]))
 
 
 def _section(report: dict[str, Any], name: str, build: Any) -> Any:
@@ -152,10 +250,10 @@ def _insights(store: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _anomalies(store: Any, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+def _anomalies(store: Any, start: dt.date, end: dt.date, recurring: Any) -> list[dict[str, Any]]:
     from finanalytics_cli.engine.anomalies import detect_anomalies
 
-    report = detect_anomalies(store, since=start)
+    report = detect_anomalies(store, since=start, until=end, recurring=recurring)
     return [
         {
             "date": f.date,
@@ -171,30 +269,37 @@ def _anomalies(store: Any, start: dt.date, end: dt.date) -> list[dict[str, Any]]
     ]
 
 
-def _upcoming(con: Any, end: dt.date) -> list[dict[str, Any]]:
+def _recurring(con: Any) -> Any:
     from finanalytics_cli.engine.recurring import detect_recurring
 
+    return detect_recurring(con)
+
+
+def _upcoming(recurring: Any, end: dt.date, days: int = 14) -> list[dict[str, Any]]:
+    """The recurring charges due in the two weeks after the report's week: the charges the
+    data holds for those days (a report of a past week), else the next expected one."""
     out = []
-    for s in detect_recurring(con).series:
-        if s.status == "active" and s.direction == "out" and s.next_expected_date:
-            if end < s.next_expected_date <= end + dt.timedelta(days=14):
-                out.append(
-                    {
-                        "date": s.next_expected_date,
-                        "merchant": s.merchant,
-                        "amount": abs(float(s.next_expected_amount or s.typical_amount)),
-                        "currency": s.currency,
-                        "cadence": s.cadence,
-                    }
-                )
-    return sorted(out, key=lambda r: r["date"])
+    for s in recurring.series:
+        if s.direction != "out":
+            continue
+        until = end + dt.timedelta(days=days)
+        due = [(d, abs(a)) for d, a in zip(s.dates, s.amounts, strict=False) if end < d <= until]
+        if not due and s.status == "active" and s.next_expected_date and s.dates and s.dates[-1] <= end:
+            if end < s.next_expected_date <= end + dt.timedelta(days=days):
+                due = [(s.next_expected_date, abs(float(s.next_expected_amount or s.typical_amount)))]
+        out += [
+            {"date": d, "merchant": s.merchant, "amount": float(a), "currency": s.currency, "cadence": s.cadence}
+            for d, a in due
+        ]
+    return sorted(out, key=lambda r: (r["date"], r["merchant"]))
 
 
-def _budget(con: Any, start: dt.date) -> dict[str, Any] | None:
+def _budget(con: Any, day: dt.date) -> dict[str, Any] | None:
+    """The budget of the month of ``day``, as it stood at the end of that day."""
     from finanalytics_cli.engine.budget import budget_vs_actual
 
     try:
-        return budget_vs_actual(con, start.replace(day=1))
+        return budget_vs_actual(con, day.replace(day=1), until=day)
     except InvalidInput:
         return None  # no accepted budget: not an error
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +36,31 @@ def test_weekly_report_in_three_formats(cli, categorized_store: Any, tmp_path: P
     ):
         assert key in data
     assert data["spending"]["by_category"] and data["cash_flow_forecast"]["by_currency"]["USD"]
+    # Every currency of the household, the main one first; `spending` stays the main one's.
+    assert data["currencies"] == ["USD", "EUR"] and data["spending"] == data["spending_by_currency"]["USD"]
+    eur = data["spending_by_currency"]["EUR"]
+    assert eur["by_category"] and eur["typical_week"] > 0
     md = cli("report", "weekly", "--week", "2026-W40")
     assert md.exit_code == 0 and md.stdout.startswith("# Weekly report 2026-W40")
-    for section in ("## Spending by category", "## Top insights", "## Cash-flow forecast"):
+    for section in ("## Spending by category", "## Top insights", "## Cash-flow forecast", "- EUR: spent"):
         assert section in md.stdout
+    assert " EUR |" in md.stdout  # the EUR categories are in the table, with their currency
     target = tmp_path / "week.html"
     r = cli("report", "weekly", "--as", "html", "--out", str(target))
     assert r.exit_code == 0 and r.stdout == "" and oct(target.stat().st_mode & 0o777) == "0o600"
     page = target.read_text()
-    assert page.count("<svg") == 3 and "<script" not in page
+    # Per currency: categories and weeks beside the spending table; the forecast beside its own.
+    charts = 2 * len(data["currencies"]) + len(data["cash_flow_forecast"]["by_currency"])
+    assert page.count("<svg") == charts == page.count("<figcaption>") and "<script" not in page
+    assert page.count('<section class="pair">') == len(data["currencies"]) + len(
+        data["cash_flow_forecast"]["by_currency"]
+    )
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+    for legend in ("this week", "typical week", "80% range", "zero", "this report&#39;s week"):
+        assert legend in page, legend
+    # Numbers right-aligned, each with its currency.
+    row = data["spending"]["by_category"][0]
+    assert f'<td class="num">{row["this_week"]:,.2f} USD</td>' in page
     for bad in (("--week", "2026-43"), ("--week", "2026-W60")):
         r = cli("report", "weekly", *bad, "--json")
         assert r.exit_code == EXIT_CODES["INVALID_INPUT"], bad
@@ -81,7 +98,7 @@ def test_html_report_renders_in_headless_chromium(cli, categorized_store: Any, t
             f"--user-data-dir={tmp_path / 'profile'}",
             "--enable-logging=stderr",
             "--v=0",
-            "--window-size=800,2400",
+            "--window-size=1100,2900",
             f"--screenshot={png}",
             page.as_uri(),
         ],
@@ -95,11 +112,107 @@ def test_html_report_renders_in_headless_chromium(cli, categorized_store: Any, t
     assert console == []
 
 
-def test_fail_on_exit_codes(cli, categorized_store: Any) -> None:
-    categorized_store.close()
-    r = cli("report", "weekly", "--fail-on", "high", "--format", "json")
+def _iso(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def test_alerts_are_about_the_reports_week(cli, categorized_store: Any) -> None:
+    """An anomaly alerts in its own week; a price rise once, in the week it took effect;
+    the weeks after are quiet, so a cron job with --fail-on high does not fail every week."""
+    from finanalytics_cli.engine.anomalies import detect_anomalies
+    from finanalytics_cli.engine.recurring import detect_recurring
+    from finanalytics_cli.engine.report import weekly_report
+
+    store = categorized_store
+    strong = [f for f in detect_anomalies(store).findings if f.score >= 0.8]
+    assert strong, "the sample household has anomalies to find"
+    spike = max(strong, key=lambda f: f.date)
+    its_week = weekly_report(store, _iso(spike.date))
+    assert any(a["payee"] == spike.payee and a["date"] == spike.date for a in its_week["anomalies"])
+    flagged = [a for a in its_week["alerts"] if a["source"] == "anomaly" and a["date"] == spike.date]
+    assert flagged and flagged[0]["impact"] == "high"
+    later = weekly_report(store, _iso(spike.date + dt.timedelta(days=7)))["alerts"]
+    assert all(a["date"] != spike.date for a in later)
+
+    rises = [
+        (s.merchant, ch["date"])
+        for s in detect_recurring(store.con).series
+        for ch in s.price_changes
+        if s.direction == "out" and ch["to"] > ch["from"]
+    ]
+    assert rises, "the sample household's rent goes up"
+    merchant, day = rises[0]
+    weeks = {_iso(day + dt.timedelta(days=7 * k)): k for k in (-1, 0, 1, 2, 5)}
+    seen = {
+        k
+        for week, k in weeks.items()
+        for a in weekly_report(store, week)["alerts"]
+        if a["source"] == "price change" and a["title"].startswith(merchant)
+    }
+    assert seen == {0}  # once, in its week
+    latest = weekly_report(store)
+    assert all(latest["from"] <= a["date"] <= latest["to"] for a in latest["alerts"])
+    store.close()
+    quiet = cli("report", "weekly", "--fail-on", "high", "--week", latest["week"], "--format", "json")
+    assert quiet.exit_code == (ALERT_FOUND if any(a["impact"] == "high" for a in latest["alerts"]) else 0)
+    r = cli("report", "weekly", "--week", _iso(spike.date), "--fail-on", "high", "--format", "json")
     assert r.exit_code == ALERT_FOUND and "alert" in r.stderr
     assert json.loads(r.stdout)["data"]["alerts"]  # the report is still written
+
+
+def test_budget_and_balance_alerts_and_a_past_weeks_charges(cli, store: Any) -> None:
+    """A budget alerts in the week it goes over (not in the weeks it stays over); an
+    account going below zero alerts in its week; a past week's report lists the charges
+    the data holds for the 14 days after it, and its budget as it stood then."""
+    from types import SimpleNamespace
+
+    from finanalytics_cli.engine.budget import accept_proposal, save_proposal
+    from finanalytics_cli.engine.ingest import ImportOptions, Source, import_sources
+    from finanalytics_cli.engine.report import weekly_report
+
+    moves = [("2026-08-01", "ACME PAYROLL", "3000.00", "Income")]
+    moves += [(f"2026-08-{d:02d}", "CORNER GROCER", "-30.00", "Groceries") for d in (4, 11, 18, 25)]
+    moves += [
+        ("2026-09-01", "ACME PAYROLL", "3000.00", "Income"),
+        ("2026-09-01", "CORNER GROCER", "-40.00", "Groceries"),
+        ("2026-09-08", "CORNER GROCER", "-30.00", "Groceries"),
+        ("2026-09-09", "CORNER GROCER", "-40.00", "Groceries"),  # 110 of 100: over in 2026-W37
+        ("2026-09-15", "CORNER GROCER", "-20.00", "Groceries"),
+        ("2026-09-16", "LAKESIDE BUILDERS", "-6000.00", "Housing"),  # below zero in 2026-W38
+        ("2026-09-22", "CORNER GROCER", "-10.00", "Groceries"),
+        ("2026-09-28", "ACME PAYROLL", "3000.00", "Income"),
+        ("2026-10-06", "CORNER GROCER", "-10.00", "Groceries"),
+    ]
+    balance, rows = Decimal("0"), ["Date,Description,Amount,Balance,Category"]
+    for day, payee, amount, category in moves:
+        balance += Decimal(amount)
+        rows.append(f"{day},{payee},{amount},{balance},{category}")
+    import_sources(
+        store,
+        [Source("giro.csv", "\n".join(rows).encode())],
+        ImportOptions(account="Checking", category_column="Category", currency="USD"),
+    )
+    save_proposal(store.con, SimpleNamespace(currency="USD", lines=[{"category": "Groceries", "budget": 100}]))
+    accept_proposal(store, today=dt.date(2026, 9, 1))
+
+    def alerts(week: str) -> list[tuple[str, str]]:
+        return [(a["source"], a["impact"]) for a in weekly_report(store, week)["alerts"]]
+
+    assert ("budget", "medium") not in alerts("2026-W36")
+    assert ("budget", "medium") in alerts("2026-W37")
+    w38 = alerts("2026-W38")
+    assert ("budget", "medium") not in w38 and ("balance", "high") in w38
+    assert ("balance", "high") not in alerts("2026-W37")
+    assert ("balance", "high") in alerts("2026-W39")  # still overdrawn: still open
+    assert ("balance", "high") not in alerts("2026-W40")  # paid back on 2026-09-28
+    past = weekly_report(store, "2026-W36")
+    assert past["budget"]["lines"][0]["spent"] == 40.0 and past["budget"]["lines"][0]["status"] != "over"
+    due = past["upcoming_recurring"]
+    assert all(dt.date(2026, 9, 6) < u["date"] <= dt.date(2026, 9, 20) for u in due)
+    store.close()
+    r = cli("report", "weekly", "--week", "2026-W38", "--fail-on", "high", "--format", "md")
+    assert r.exit_code == ALERT_FOUND and "is below zero" in r.stdout
 
 
 def test_fail_on_quiet_week_exits_zero(cli, store: Any) -> None:

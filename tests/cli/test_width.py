@@ -100,7 +100,7 @@ def test_spending_and_predict_tables_answer_first_detail_shows_the_rest(cli: Any
     assert any(" EUR " in ln for ln in shown) and any(" USD " in ln for ln in shown)
     assert cli.json("spending")["data"]["periods"]  # JSON carries everything either way
     forecast = cli("predict", "--format", "table", env=env).stdout
-    assert len(forecast.splitlines()) <= 41 and "Cash flow" in forecast and "Other expenses" in forecast
+    assert len(forecast.splitlines()) <= 40 and "Cash flow" in forecast and re.search(r"Others \(\d+\)", forecast)
     # The forecast's model names and projection blobs stay in JSON.
     assert "AutoETS" not in forecast and "SeasonalWindowAverage" not in forecast and "lo80=" not in forecast
     data = cli.json("predict")["data"]
@@ -129,6 +129,13 @@ def test_summaries_fit_one_screen_and_say_it_in_words(cli: Any, categorized_stor
     words = " ".join(insights.split())
     first = with_rec[0]["recommendations"][0]["text"]
     assert " ".join(first.split()[:3]) in words  # the table shows the recommendation itself
+    report = cli("report", "weekly", "--format", "table", env=env).stdout
+    assert sum(max(1, -(-len(line) // 80)) for line in report.splitlines()) <= 40  # wrapped lines count
+    detail = cli("report", "weekly", "--format", "md", "--detail", env=env).stdout
+    everything = cli.json("report", "weekly")["data"]
+    for cur, s in everything["spending_by_currency"].items():
+        assert all(f"| {c['category']} | " in detail for c in s["by_category"]), cur
+    assert "more (--detail)" in report and "more (--detail)" not in detail
     categorize = cli("categorize", "--format", "table", env=env).stdout
     assert "canary" not in categorize and "shadow" not in categorize and "threshold" not in categorize
     performance = cli("models", "performance", "1", "--format", "table", env={"COLUMNS": "120"}).stdout

@@ -792,7 +792,7 @@ def sniff_delimiter(lines: list[str]) -> str:
         multi = [c for c in counts if c > 1]
         if not multi:
             continue
-        mode = max(set(multi), key=multi.count)
+        mode = max(set(multi), key=lambda c: (multi.count(c), c))
         # Lines agreeing on the mode matter most; more fields breaks ties.
         score = multi.count(mode) / len(sample) * 1000 + mode
         if score > best_score:
