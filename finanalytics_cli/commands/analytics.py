@@ -431,7 +431,7 @@ def predict(
 
     expenses = sorted((s for s in p.expense if s.points), key=lambda s: -s.points[0].value)
     summary = [line("Cash flow", cur, [pts]) for cur, pts in p.cash_flow.items() if pts]
-    summary += [line("Income", s.currency, [s.points]) for s in p.income if s.points]
+    summary += [line("Income", s.currency, [s.points]) for s in sorted(p.income, key=lambda s: s.currency) if s.points]
     summary += [line(s.label, s.currency, [s.points]) for s in expenses[:8]]
     for cur in sorted({s.currency for s in expenses[8:]}):
         rest = [s.points for s in expenses[8:] if s.currency == cur]

@@ -10,7 +10,7 @@ from typer import _click as click
 from typer.core import TyperCommand
 
 from finanalytics_cli.commands._common import learn_after, open_store, paths
-from finanalytics_cli.output import Result, emit, message, progress, warn
+from finanalytics_cli.output import Result, emit, message, progress, warn, working
 
 FILE_COLUMNS = [
     "file",
@@ -148,6 +148,7 @@ def import_command(
         currency=_currency_code(currency),
     )
     categorized = None
+    refreshed: dict[str, Any] | None = None
     with open_store(create=True) as store:
         with progress("Importing", total=len(sources)) as advance:
             results = import_sources(store, sources, options, on_file=lambda r: advance(1))
@@ -157,6 +158,8 @@ def import_command(
             # new rows (and those the built-in knowledge had categorised) are categorised.
             learned = learn_after(store, recategorise=False)
             categorized = _categorize_new(store)
+        if not dry_run and any(r.added for r in results):
+            refreshed = _refresh_forecasts(store)
     failed = [r for r in results if r.status == "failed"]
     for r in results:
         if r.status == "failed":
@@ -200,6 +203,7 @@ def import_command(
                 "failed_files": [{"file": r.file, "error": r.error} for r in failed],
                 "categorized": categorized,
                 "learning": learned,
+                "forecasts_refreshed": refreshed,
             },
             meta={"dry_run": dry_run},
             columns=FILE_COLUMNS,
@@ -213,6 +217,22 @@ def import_command(
         if len(failed) < len(results):
             raise typer.Exit(PARTIAL_IMPORT)  # the others were imported: see failed_files
         raise typer.Exit(exit_code_for(failed[0].error["code"] if failed[0].error else "INVALID_INPUT"))
+
+
+def _refresh_forecasts(store: Any) -> dict[str, Any] | None:
+    """Forecasts the user has asked for (`predict`, `goals progress`) are recomputed for the
+    new data now, so the next answer is served at once. The import has committed: a failure
+    here is reported, never the import's. None when no forecast was ever asked for."""
+    from finanalytics_cli.engine.errors import AnalyticsError
+    from finanalytics_cli.engine.forecast import refresh_stored
+
+    if not store.con.execute("SELECT count(*) FROM app_state WHERE key LIKE 'prediction:%'").fetchone()[0]:
+        return None
+    try:
+        with working("Updating the forecasts you use for the new data"):
+            return {"questions": refresh_stored(store)}
+    except AnalyticsError as exc:
+        return {"questions": [], "error": f"{exc.code}: {exc}"}
 
 
 def _categorize_new(store: object) -> dict[str, object]:

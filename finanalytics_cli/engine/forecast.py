@@ -342,6 +342,42 @@ def _served_global_model(store: Any) -> Any:
     return load_model(store.con, store.keys.active, route.production)
 
 
+_SELECTIONS: dict[tuple[str, str], tuple[dict[str, str], Any]] = {}
+
+
+def _selection(df: Any, granularity: str, names: list[str]) -> tuple[dict[str, str], Any]:
+    """Each series' model and the interval calibration, from the cross-validation. They do
+    not depend on the horizon: a process that forecasts the same history for two horizons
+    (an import refreshing `predict`'s and `goals progress`'s) cross-validates it once."""
+    digest = hashlib.sha256(df.hash_rows(seed=7).to_numpy().tobytes()).hexdigest()
+    key = (granularity, f"{digest}:{df.height}:{','.join(names)}")
+    if key not in _SELECTIONS:
+        cv = _cv(df, granularity, SELECTION_WINDOWS)
+        chosen = _choose(cv, names)
+        _SELECTIONS.clear()  # one history at a time
+        _SELECTIONS[key] = (chosen, _calibrate(cv, chosen, df))
+    chosen, calibration = _SELECTIONS[key]
+    return dict(chosen), calibration
+
+
+def refresh_stored(store: Any) -> list[str]:
+    """After the data changed: recompute the forecasts that had been asked for (every
+    horizon and granularity with a forecast stored for older data), so the next `predict`
+    or `goals progress` is served at once. Returns the questions answered ("3m", "12m")."""
+    con = store.con
+    keys = {k for (k,) in con.execute("SELECT key FROM app_state WHERE key LIKE 'prediction:%'").fetchall()}
+    done = []
+    for question in sorted({k.rsplit(":", 1)[1] for k in keys}, key=lambda q: (q[-1], int(q[:-1]))):
+        horizon, granularity = int(question[:-1]), {"m": "month", "w": "week"}.get(question[-1])
+        if granularity is None or not 1 <= horizon <= 24:
+            continue
+        if f"prediction:{_state(con, horizon, granularity)}" in keys:
+            continue  # still current
+        predict(store, horizon, granularity)
+        done.append(question)
+    return done
+
+
 def compute_prediction(con: Any, horizon: int, granularity: str, global_model: Any = None) -> Prediction:
     from statsforecast import StatsForecast
 
@@ -364,14 +400,17 @@ def compute_prediction(con: Any, horizon: int, granularity: str, global_model: A
     models = _models(granularity, n)
     names = _names(models)
     if n >= MIN_PERIODS + SELECTION_WINDOWS:
-        cv = _cv(df, granularity, SELECTION_WINDOWS)
-        chosen = _choose(cv, names)
-        calibration = _calibrate(cv, chosen, df)
+        chosen, calibration = _selection(df, granularity, names)
     else:
         chosen = {k: "Naive" for k in meta}  # too little history: a labelled simple method
         calibration = None
+    # Only the models some series was given are fitted (AutoETS too: the fallback).
+    wanted = set(chosen.values()) | {DEFAULT_MODEL}
+    if COMBO in wanted:
+        wanted |= set(COMBO_OF)
+    fitted = [m for m, name in zip(models, _names(models), strict=False) if name in wanted] or models
     fc = _with_combination(
-        StatsForecast(models=models, freq=FREQ[granularity], n_jobs=1).forecast(df=df, h=horizon, level=[80, 95])
+        StatsForecast(models=fitted, freq=FREQ[granularity], n_jobs=1).forecast(df=df, h=horizon, level=[80, 95])
     )
     for uid, group in fc.group_by("unique_id"):
         key = uid[0] if isinstance(uid, tuple) else uid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from finanalytics_cli.exit_codes import EXIT_CODES
@@ -106,3 +107,27 @@ def test_share_of_income_is_also_a_percentage_and_anomalies_take_a_window(cli, c
     since = cli.json("anomalies", "--since", "2026-01-01")["data"]
     assert since == cli.json("anomalies", "--from", "2026-01-01")["data"]
     assert cli("anomalies", "--from", "2026-05-01", "--to", "2026-01-01").exit_code == 2
+
+
+def test_an_import_updates_the_forecasts_in_use(cli: Any, categorized_store: Any, tmp_path: Path) -> None:
+    """`predict` and `goals progress` were asked before: the import recomputes them for the
+    new data, so both are served at once after it, and what is served is the forecast of
+    the new data (equal to recomputing it), not the old one."""
+    from finanalytics_cli.engine.forecast import predict
+
+    predict(categorized_store, horizon=3)
+    predict(categorized_store, horizon=12)
+    categorized_store.close()
+    new = tmp_path / "new.csv"
+    new.write_text("Date,Description,Amount\n2026-10-30,CORNER BAKERY 0042,-8.40\n2026-10-31,ACME PAYROLL,950.00\n")
+    before = cli.json("predict")["data"]["summary"]
+    out = cli.json("import", str(new), "--account", "Checking")
+    assert out["data"]["forecasts_refreshed"] == {"questions": ["3m", "12m"]}
+    served = cli.json("predict")
+    assert served["meta"]["served_from_store"] is True
+    again = cli.json("predict", "--refresh")
+    assert again["meta"]["served_from_store"] is False
+    assert served["data"]["summary"] == again["data"]["summary"] != before
+    # Nothing asked for: an import computes no forecast.
+    dry = cli.json("import", str(new), "--account", "Checking", "--dry-run")
+    assert dry["data"]["forecasts_refreshed"] is None
