@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 import typer
 
-from finanalytics_cli.output import Result, emit, message
+from finanalytics_cli.output import Result, emit, message, status
+
+
+@contextlib.contextmanager
+def tour_steps() -> Iterator[Callable[[str, str], None]]:
+    """The tour as it goes, on stderr: a spinner naming the step running (a terminal; else
+    one line), then a line with what it found."""
+    stop: list[Callable[[], None]] = []
+
+    def on_step(kind: str, text: str) -> None:
+        while stop:
+            stop.pop()()
+        if kind == "start":
+            stop.append(status(text))
+        else:
+            message(f"  {text}.")
+
+    try:
+        yield on_step
+    finally:
+        while stop:
+            stop.pop()()
 
 
 def register(app: typer.Typer) -> None:
@@ -51,14 +75,13 @@ def demo(
             def provider(prompt: str, confirm: bool) -> str:
                 return throwaway
 
-        message("Writing the sample household's bank exports and importing them into an encrypted store...")
         store = Store.create(p, passphrase_provider=provider)
         if not store.created:  # another process made this profile's store meanwhile: not ours to remove
             store.close()
             raise InvalidInput(f"profile {p.profile!r} already has a store; demo needs a fresh profile")
         try:
-            with store:
-                tour = run_demo(store, tmpdir / "sample")
+            with store, tour_steps() as on_step:
+                tour = run_demo(store, tmpdir / "sample", on_step)
         except BaseException:
             # Only the files this demo created are removed.
             if s.profile and not keep:

@@ -121,7 +121,16 @@ def test_demo_runs_and_leaves_nothing(cli, isolated_home: Path) -> None:
     from finanalytics_cli.engine.sample_household import sample_files
 
     truth = _json.loads(sample_files()["truth/summary.json"])
-    out = cli.json("demo", env={"FINANALYTICS_PASSPHRASE": ""})  # needs no passphrase
+    run = cli("demo", "--json", env={"FINANALYTICS_PASSPHRASE": ""})  # needs no passphrase
+    assert run.exit_code == 0, run.stderr
+    out = _json.loads(run.stdout)
+    # The tour is told as it goes (stderr): each step as it starts, then what it found.
+    told = run.stderr
+    steps = ["Importing checking_us.csv", "Imported checking_us.csv (csv): 388", "Training the category model"]
+    steps += ["Categorized 947 transactions", "Found ", "Forecasting the next three months"]
+    steps += ["Forecast net cash flow for 2026-11", "Risk score"]
+    places = [told.find(step) for step in steps]
+    assert -1 not in places and places == sorted(places), told
     checks = out["data"]["checks"]
     assert checks["transactions_imported"] == checks["transactions_in_truth"] == truth["transactions"]
     assert checks["transfer_pairs_matched"] == truth["transfer_pairs"]
