@@ -616,6 +616,18 @@ def status(text: str) -> Callable[[], None]:
 
 
 @contextlib.contextmanager
+def stage_status(text: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr (a terminal only) whose text the step in progress updates: a
+    long job says where it is instead of a bar that stops at one fraction."""
+    settings = current_settings()
+    if settings.quiet or not _isatty(sys.stderr):
+        yield lambda text: None
+        return
+    with _console(stderr=True).status(text) as spinner:
+        yield spinner.update
+
+
+@contextlib.contextmanager
 def working(text: str) -> Iterator[None]:
     """A spinner on stderr while a step that may take seconds runs (a terminal only)."""
     settings = current_settings()

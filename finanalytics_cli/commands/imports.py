@@ -156,8 +156,9 @@ def import_command(
         if not dry_run and not no_categorize and any(r.added for r in results):
             # Labels the file brought (--category-column) may train a model first; then the
             # new rows (and those the built-in knowledge had categorised) are categorised.
-            learned = learn_after(store, recategorise=False)
-            categorized = _categorize_new(store)
+            with working("Categorizing the new transactions"):
+                learned = learn_after(store, recategorise=False)
+                categorized = _categorize_new(store)
         if not dry_run and any(r.added for r in results):
             refreshed = _refresh_forecasts(store)
     failed = [r for r in results if r.status == "failed"]

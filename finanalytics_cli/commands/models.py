@@ -7,7 +7,17 @@ from typing import Literal
 import typer
 
 from finanalytics_cli.commands._common import open_store, parse_period
-from finanalytics_cli.output import Result, emit, message, progress, warn
+from finanalytics_cli.output import Result, emit, message, stage_status, warn
+
+# What each training stage is doing, for the spinner (a bar of fixed steps stopped at 60%).
+STAGE_WORDS = {
+    "features": "building the features",
+    "validate": "validating on later data",
+    "folds": "cross-validating over time",
+    "fit": "fitting the model",
+    "register": "registering the model",
+    "forecast": "forecasting",
+}
 
 app = typer.Typer(
     help=(
@@ -60,12 +70,13 @@ def train(
                 return
             reasons = report.reasons
             message("Retraining: " + "; ".join(reasons))
-        stages = ["features", "validate", "folds", "fit", "register"]
-        with progress("Training", total=len(stages)) as advance:
+        with stage_status(f"Training {model_type}") as show:
+
+            def on_stage(stage: str) -> None:
+                show(f"Training {model_type}: {STAGE_WORDS.get(stage, stage)}")
+
             with store.transaction():
-                result = trainer(
-                    store, params, date_from=start, date_to=end, experiment=experiment, on_stage=lambda s: advance(1)
-                )
+                result = trainer(store, params, date_from=start, date_to=end, experiment=experiment, on_stage=on_stage)
                 gate_failed = model_type == "category_classifier" and not result.metrics.get("beats_baseline", True)
                 deploy_now = deploy_to and not (gate_failed and deploy_to == "production")
                 deployed = deploy(store.con, result.model_id, deploy_to) if deploy_now else None

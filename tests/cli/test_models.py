@@ -118,3 +118,37 @@ def test_train_if_drift_retrains_when_the_model_saw_one_account(cli, sample_stor
     again = cli.json("models", "train", "category_classifier", "--if-drift", "--param", "algorithm=logreg")
     assert again["data"]["trained"] is True and again["meta"]["if_drift"] is True
     assert any("account_mix" in r for r in again["data"]["reasons"]), again["data"]["reasons"]
+
+
+def test_training_says_which_stage_it_is_in_at_a_terminal(categorized_store: Any) -> None:
+    """At a terminal the spinner names the stage running (not a bar stopped at 60%); piped,
+    stderr carries no spinner at all."""
+    import os
+    import pty
+    import re
+    import select
+    import subprocess
+    import sys
+
+    categorized_store.close()
+    cmd = [sys.executable, "-m", "finanalytics_cli", "--json", "models", "train", "spending_predictor"]
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    parent, child = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=child, stdin=subprocess.DEVNULL, env=env)
+    os.close(child)
+    seen = b""
+    while select.select([parent], [], [], 120)[0]:
+        try:
+            chunk = os.read(parent, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.stdout.read()
+    assert proc.wait(timeout=120) == 0
+    os.close(parent)
+    stages = set(re.findall(r"Training spending_predictor: ([a-z ]+[a-z])", seen.decode(errors="replace")))
+    assert {"building the features", "fitting the model"} <= stages, stages
+    piped = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and "Training spending_predictor:" not in piped.stderr
