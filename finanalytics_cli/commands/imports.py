@@ -32,11 +32,11 @@ def register(app: typer.Typer) -> None:
     app.command(
         "import",
         help=(
-            "Import bank exports (CSV, OFX 1.x/2.x, QFX): files, directories, or - for stdin.\n\n"
+            "Import bank exports (CSV, OFX 1.x/2.x, QFX, QIF): files, directories, or - for stdin.\n\n"
             "Also: `finanalytics import list` (history) and `finanalytics import undo IMPORT_ID`.\n\n"
             "Example: finanalytics import ~/Downloads/checking.csv --account Checking"
         ),
-        short_help="Import bank exports (CSV, OFX, QFX); `import list`, `import undo ID`.",
+        short_help="Import bank exports (CSV, OFX, QFX, QIF); `import list`, `import undo ID`.",
         cls=_ImportCommand,
     )(import_command)
 
@@ -90,10 +90,10 @@ def import_command(
     account: str = typer.Option(
         None,
         "--account",
-        help="The account these exports belong to (CSV needs it unless the store has one account; OFX names its own).",
+        help="The account these exports belong to (CSV and QIF need it unless the file names it; OFX names its own).",
     ),
-    input_format: Literal["auto", "csv", "ofx", "qfx"] = typer.Option(
-        "auto", "--input-format", help="The files' format: auto (by content), csv, ofx or qfx."
+    input_format: Literal["auto", "csv", "ofx", "qfx", "qif"] = typer.Option(
+        "auto", "--input-format", help="The files' format: auto (by content), csv, ofx, qfx or qif."
     ),
     map_: str = typer.Option(None, "--map", help="A TOML file (or saved map name) fixing the CSV layout."),
     save_map: str = typer.Option(

@@ -19,9 +19,10 @@ from finanalytics_cli.engine.ingest.decode import decode_export
 from finanalytics_cli.engine.ingest.layout import load_map
 from finanalytics_cli.engine.ingest.loader import batch_frame, load_batch, match_transfers, transaction_columns
 from finanalytics_cli.engine.ingest.ofx import declared_encoding, looks_like_ofx, read_statements
+from finanalytics_cli.engine.ingest.qif import looks_like_qif, read_qif
 from finanalytics_cli.engine.ledger import ensure_account
 
-FORMATS = ("auto", "csv", "ofx", "qfx")
+FORMATS = ("auto", "csv", "ofx", "qfx", "qif")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 _MAP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SKIP_DIR_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -133,18 +134,19 @@ def detect_format(source: Source, requested: str) -> str:
         raise InvalidInput(f"unknown import format {requested!r}; use one of {', '.join(FORMATS)}")
     if requested in ("ofx", "qfx"):
         return "ofx"
-    if requested == "csv":
-        return "csv"
+    if requested in ("csv", "qif"):
+        return requested
     data = source.data
     if looks_like_ofx(data):
         return "ofx"
+    if looks_like_qif(data):
+        return "qif"
     head = data[:4096]
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     unsupported = [
         (stripped.startswith(b"%PDF"), "a PDF statement"),
         (stripped.startswith(b"PK\x03\x04"), "a ZIP or Excel (.xlsx) file; export CSV instead"),
         (stripped.startswith(b"\xd0\xcf\x11\xe0"), "an old Excel (.xls) file; export CSV instead"),
-        (stripped[:6].upper() in (b"!TYPE:", b"!ACCOU", b"!OPTIO"), "a QIF file (not supported); export CSV or OFX"),
         (
             re.search(rb"(?m)^:20:", head) is not None and re.search(rb"(?m)^:(?:25|60F):", head) is not None,
             "an MT940 statement (not supported)",
@@ -241,6 +243,12 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         for st in statements:  # data minimisation: never store a full account number
             st.account_id = mask_account_id(st.account_id, store.keys.active)
         parsed = None
+    elif fmt == "qif":
+        text, encoding = decode_export(src.data, src.name, None)
+        statements = read_qif(text, src.name, options.currency)
+        if len(statements) == 1 and not options.account and not statements[0].name:
+            raise InvalidInput(f"{src.name}: which account is this QIF export from? pass --account NAME")
+        parsed = None
     else:
         account = options.account.strip() if options.account else None
         overrides, map_source = _map_overrides(store, options, account)
@@ -315,7 +323,7 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         )
         if options.save_map:
             if parsed is None:
-                raise InvalidInput("--save-map applies to CSV files only (OFX needs no map)")
+                raise InvalidInput(f"--save-map applies to CSV files only ({fmt.upper()} needs no map)")
             result.saved_map = _save_map(con, options, parsed, result.accounts[0])
         if options.dry_run:
             con.execute("ROLLBACK")
@@ -500,8 +508,18 @@ def _load_ofx(
                 f"{acct_currency}: pass --account with the right account"
             )
         result.warnings.extend(st.warnings)
-        result.currency = st.currency if st.currency != UNKNOWN_CURRENCY else acct_currency
-        result.currency_source = "the OFX CURDEF" if st.currency != UNKNOWN_CURRENCY else None
+        if st.currency == UNKNOWN_CURRENCY and acct_currency != UNKNOWN_CURRENCY:
+            st.currency = acct_currency  # a format that does not say (QIF): the account's
+            st.currency_source = f"the account {name!r}"
+            for t in st.transactions:
+                t["currency"] = acct_currency
+        result.currency = st.currency
+        result.currency_source = st.currency_source or ("the OFX CURDEF" if st.currency != UNKNOWN_CURRENCY else None)
+        if st.currency == UNKNOWN_CURRENCY and result.format == "qif":
+            result.warnings.append(
+                f"{result.file}: QIF files do not say their currency: amounts are stored with currency XXX "
+                "(unknown); say it with --currency CODE"
+            )
         frame = batch_frame(st.transactions)
         stats = load_batch(con, account_id, import_id, frame, result.currency)
         _record_rejects(con, import_id, st.rejected, result)
@@ -515,8 +533,8 @@ def _load_ofx(
             if as_of is not None:
                 con.execute(
                     "INSERT INTO balances (account_id, as_of, amount, currency, source, import_id) "
-                    "VALUES (?, ?, ?, ?, 'ofx', ?)",
-                    [account_id, as_of, st.ledger_balance, st.currency, import_id],
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [account_id, as_of, st.ledger_balance, st.currency, result.format or "ofx", import_id],
                 )
         if st.kind == "creditcard" and st.available_balance is not None and st.ledger_balance is not None:
             # Available credit plus what is owed is the card's limit.
@@ -538,6 +556,8 @@ def _ofx_account_name(con: Any, st: Any, account: str | None, n_statements: int)
     tail = (st.account_id or "")[-4:]
     if account and n_statements == 1:
         return account.strip()
+    if st.name:  # the file names its accounts (QIF !Account)
+        return st.name.strip()
     if st.account_id:
         row = con.execute(
             "SELECT name FROM accounts WHERE external_id = ? ORDER BY account_id LIMIT 1", [st.account_id]

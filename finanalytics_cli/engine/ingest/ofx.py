@@ -240,6 +240,8 @@ class OfxStatement:
     # What the reader noticed without refusing the file (note rows dropped, a brokerage
     # statement skipped, no CURDEF), each one sentence naming the file: for FileImport.warnings.
     warnings: list[str] = field(default_factory=list)
+    name: str | None = None  # the account's name in the file (a QIF !Account block)
+    currency_source: str | None = None  # where the currency came from, when not the OFX CURDEF
 
 
 def _status_error(ofx: Node, name: str) -> None:

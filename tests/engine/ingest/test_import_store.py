@@ -124,7 +124,7 @@ def test_dry_run_stores_nothing_but_reports(store: Any) -> None:
         (SGML_CHECKING[: SGML_CHECKING.index("<OFX>")].encode(), "not an OFX file"),
         (SGML_CHECKING[: SGML_CHECKING.index("<BANKTRANLIST>")].encode(), "truncated"),
         (b"%PDF-1.7\n...", "PDF"),
-        (b"!Type:Bank\nD01/02/2024\nT-1.00\n^\n", "QIF"),
+        (b"!Type:Invst\nD01/02/2024\nNBuy\nT-1.00\n^\n", "QIF investment"),
     ],
 )
 def test_bad_input_names_the_file_and_changes_nothing(store: Any, data: bytes, match: str) -> None:
