@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from finanalytics_cli.engine.errors import AnalyticsError, InvalidInput
+from finanalytics_cli.engine.ingest.camt import looks_like_camt, read_camt
 from finanalytics_cli.engine.ingest.csv_reader import ParsedExport, read_csv_export
 from finanalytics_cli.engine.ingest.currency import UNKNOWN as UNKNOWN_CURRENCY
 from finanalytics_cli.engine.ingest.decode import decode_export
@@ -22,7 +23,7 @@ from finanalytics_cli.engine.ingest.ofx import declared_encoding, looks_like_ofx
 from finanalytics_cli.engine.ingest.qif import looks_like_qif, read_qif
 from finanalytics_cli.engine.ledger import ensure_account
 
-FORMATS = ("auto", "csv", "ofx", "qfx", "qif")
+FORMATS = ("auto", "csv", "ofx", "qfx", "qif", "camt")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 _MAP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SKIP_DIR_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -134,13 +135,15 @@ def detect_format(source: Source, requested: str) -> str:
         raise InvalidInput(f"unknown import format {requested!r}; use one of {', '.join(FORMATS)}")
     if requested in ("ofx", "qfx"):
         return "ofx"
-    if requested in ("csv", "qif"):
+    if requested in ("csv", "qif", "camt"):
         return requested
     data = source.data
     if looks_like_ofx(data):
         return "ofx"
     if looks_like_qif(data):
         return "qif"
+    if looks_like_camt(data):
+        return "camt"
     head = data[:4096]
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     unsupported = [
@@ -158,7 +161,7 @@ def detect_format(source: Source, requested: str) -> str:
         (stripped.startswith(b"{") or stripped.startswith(b"["), "a JSON file, not a bank export"),
         (
             stripped.startswith(b"<") and not stripped.upper().startswith(b"<OFX"),
-            "an XML/HTML file that is not OFX (e.g. CAMT.053 is not supported)",
+            "an XML/HTML file that is neither OFX nor an ISO 20022 CAMT statement",
         ),
     ]
     for hit, what in unsupported:
@@ -242,6 +245,12 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         statements = read_statements(text, src.name)
         for st in statements:  # data minimisation: never store a full account number
             st.account_id = mask_account_id(st.account_id, store.keys.active)
+        parsed = None
+    elif fmt == "camt":
+        statements = read_camt(src.data, src.name)
+        for st in statements:
+            st.account_id = mask_account_id(st.account_id, store.keys.active)
+        encoding = "xml"
         parsed = None
     elif fmt == "qif":
         text, encoding = decode_export(src.data, src.name, None)
@@ -504,7 +513,8 @@ def _load_ofx(
         acct_currency = con.execute("SELECT currency FROM accounts WHERE account_id = ?", [account_id]).fetchone()[0]
         if acct_currency != st.currency and UNKNOWN_CURRENCY not in (acct_currency, st.currency):
             raise InvalidInput(
-                f"{result.file}: the statement is in {st.currency} (CURDEF), but account {name!r} is in "
+                f"{result.file}: the statement is in {st.currency} ({st.currency_source or 'CURDEF'}), but account "
+                f"{name!r} is in "
                 f"{acct_currency}: pass --account with the right account"
             )
         result.warnings.extend(st.warnings)
