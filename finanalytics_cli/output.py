@@ -656,11 +656,20 @@ def _pct(v: float | None) -> str:
 REPORT_SHORT = {"categories": 6, "other_categories": 3, "insights": 3, "upcoming": 4, "goals": 3}
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()!<>#|~])")
+
+
+def _md_text(text: Any) -> str:
+    """Bank text (payees, memos: third parties write them) as literal Markdown: no links,
+    images, HTML or emphasis can come from it into a mail or chat."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\n", " "))
+
+
 def render_report_md(r: Mapping[str, Any], detail: bool = False) -> str:
     """The weekly report as Markdown (for mail, chat and the terminal). The default is one
     screen (the largest categories, the top insights, the next charges); ``detail`` lists
     everything, as the JSON and HTML forms do."""
-    esc = _md_escape
+    esc = _md_text
     cap = (lambda n: None) if detail else (lambda n: n)  # noqa: E731
     spend = r.get("spending_by_currency") or {r["currency"]: r["spending"]}
     lines = [f"# Weekly report {r['week']} ({r['from']} to {r['to']})", ""]
@@ -724,7 +733,7 @@ def render_report_md(r: Mapping[str, Any], detail: bool = False) -> str:
     if goals:
         lines += ["", "## Goals"]
         lines += [
-            f"- {esc(g['name'])}: {_money(g['funded'])} of {_money(g['target'])} by {g['by']}, "
+            f"- {esc(g['name'])}: {_money(g['funded'])} of {_money(g['target'], g.get('currency'))} by {g['by']}, "
             f"{g['probability']:.0%} likely. {esc(g['advice'])}"
             for g in goals[: cap(REPORT_SHORT["goals"])]
         ]
@@ -841,10 +850,15 @@ def _columns_chart(
     report's own; ``reference``: a dashed level (the typical week); ``bands``: index ->
     (low95, low80, high80, high95) whiskers on forecast bars."""
     bands = bands or {}
-    left, right, top, bottom = 58, 12, 10, 34
+    import math
+
+    values = [v if v is not None and math.isfinite(v) else 0.0 for v in values]  # a missing value draws no bar
+    bands = {i: b for i, b in bands.items() if all(v is not None and math.isfinite(v) for v in b)}
+    right, top, bottom = 12, 10, 34
     extent = values + [0.0] + ([reference] if reference is not None else [])
     extent += [v for b in bands.values() for v in b]
     ticks = _ticks(min(extent), max(extent))
+    left = 14 + 6 * max(len(f"{t:,.0f}") for t in ticks)  # room for the longest axis label
     lo, hi = min(ticks + extent), max(ticks + extent)
     c = _chart(width, height, label)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -858,7 +872,7 @@ def _columns_chart(
         c["texts"].append(
             {"x": left - 5, "y": y(t) + 3, "anchor": "end", "text": f"{t:,.0f}", "size": 10, "fill": "#4a5568"}
         )
-    c["texts"].append({"x": 4, "y": top + 4, "anchor": "start", "text": cur, "size": 10, "fill": "#4a5568"})
+    c["texts"].append({"x": left + 4, "y": top + 2, "anchor": "start", "text": cur, "size": 10, "fill": "#4a5568"})
     # Labels as far apart as their width needs, counted back from the last one (always shown).
     every = max(1, -(-int(max([len(n) for n in labels] + [1]) * 6.5 + 8) // max(int(step), 1)))
     labeled = set(range(len(labels) - 1, -1, -every))

@@ -234,7 +234,11 @@ def _refresh_forecasts(store: Any) -> dict[str, Any] | None:
         with working("Updating the forecasts you use for the new data"):
             return {"questions": refresh_stored(store)}
     except AnalyticsError as exc:
-        return {"questions": [], "error": f"{exc.code}: {exc}"}
+        error = f"{exc.code}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a model library failing must not look like a failed import
+        error = f"{type(exc).__name__}: {exc}"
+    warn(f"the import is stored, but the forecasts were not updated ({error}); `predict` recomputes them")
+    return {"questions": [], "error": error}
 
 
 def _categorize_new(store: object) -> dict[str, object]:

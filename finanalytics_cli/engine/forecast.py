@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -349,7 +350,8 @@ def _selection(df: Any, granularity: str, names: list[str]) -> tuple[dict[str, s
     """Each series' model and the interval calibration, from the cross-validation. They do
     not depend on the horizon: a process that forecasts the same history for two horizons
     (an import refreshing `predict`'s and `goals progress`'s) cross-validates it once."""
-    digest = hashlib.sha256(df.hash_rows(seed=7).to_numpy().tobytes()).hexdigest()
+    ordered = df.sort(df.columns[:2])  # the same history hashes the same whatever its row order
+    digest = hashlib.sha256(ordered.hash_rows(seed=7).to_numpy().tobytes()).hexdigest()
     key = (granularity, f"{digest}:{df.height}:{','.join(names)}")
     if key not in _SELECTIONS:
         cv = _cv(df, granularity, SELECTION_WINDOWS)
@@ -367,9 +369,10 @@ def refresh_stored(store: Any) -> list[str]:
     con = store.con
     keys = {k for (k,) in con.execute("SELECT key FROM app_state WHERE key LIKE 'prediction:%'").fetchall()}
     done = []
-    for question in sorted({k.rsplit(":", 1)[1] for k in keys}, key=lambda q: (q[-1], int(q[:-1]))):
-        horizon, granularity = int(question[:-1]), {"m": "month", "w": "week"}.get(question[-1])
-        if granularity is None or not 1 <= horizon <= 24:
+    questions = {m.groups() for k in keys if (m := re.fullmatch(r"prediction:[0-9a-f]+:([0-9]{1,2})([mw])", k))}
+    for h, g in sorted(questions, key=lambda q: (q[1], int(q[0]))):
+        horizon, granularity, question = int(h), {"m": "month", "w": "week"}[g], h + g
+        if not 1 <= horizon <= 24:
             continue
         if f"prediction:{_state(con, horizon, granularity)}" in keys:
             continue  # still current

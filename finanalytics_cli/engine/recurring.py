@@ -259,7 +259,10 @@ def _as_series(rows: list[dict[str, Any]], direction: str, as_of: dt.date) -> Re
     amounts = [abs(float(r["amount"])) for r in rows]
     mean = statistics.mean(amounts)
     cv = statistics.pstdev(amounts) / mean if mean else 0.0
-    category = max({r["category"] for r in rows}, key=lambda c: sum(r["category"] == c for r in rows))
+    # The most used category (a named one before none); a tie goes to the latest, never to
+    # the set's hash order (which changes from process to process).
+    cats = [r["category"] for r in rows]
+    category = max({c: (c is not None, cats.count(c), i) for i, c in enumerate(cats)}.items(), key=lambda kv: kv[1])[0]
     # How much the amount may vary: bills and income more than habits; yearly charges
     # with few occurrences must be near-identical (a membership), or they are chance.
     if cadence == "yearly":

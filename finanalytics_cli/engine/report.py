@@ -118,7 +118,12 @@ def weekly_report(store: Any, week: str | None = None) -> dict[str, Any]:
         ).fetchall()
     ]
     currencies = [main] + [c for c in seen if c != main]
-    by_currency = {c: _spending(_weekly_spending(con, c, start, TYPICAL_WEEKS), start, first) for c in currencies}
+    # Each currency's typical week from its own first week (an account opened later has no
+    # zero weeks before it).
+    since = dict(con.execute("SELECT currency, min(posted_date) FROM transactions GROUP BY ALL").fetchall())
+    by_currency = {
+        c: _spending(_weekly_spending(con, c, start, TYPICAL_WEEKS), start, since.get(c, first)) for c in currencies
+    }
     sections: dict[str, Any] = {
         "week": f"{iso[0]}-W{iso[1]:02d}",
         "from": start,
@@ -165,29 +170,35 @@ def _alerts(con: Any, report: dict[str, Any], recurring: Any, start: dt.date, en
         for ch in s.price_changes:
             if s.direction == "out" and ch["to"] > ch["from"] and when(ch["date"]):
                 yearly = float(ch["to"] - ch["from"]) * float(s.monthly_equivalent / abs(s.typical_amount)) * 12
+                income = float(recurring.monthly_income.get(s.currency) or 0) * 12
                 alerts.append(
                     {
-                        "impact": _impact(yearly, None),  # by what it costs a year
+                        # What it costs a year against the year's income in that currency (fixed
+                        # amounts mean nothing across currencies); without income, the amount.
+                        "impact": _share_impact(yearly / income) if income > 0 else _impact(yearly, None),
                         "source": "price change",
                         "date": ch["date"],
                         "title": f"{s.merchant} raised its price from {ch['from']:,.2f} to {ch['to']:,.2f} "
                         f"{s.currency} ({ch['change_pct']:+.1f}%)",
                     }
                 )
-    budget = report.get("budget")
-    if budget:
-        before = _budget(con, start - dt.timedelta(days=1)) if start.day > 1 else None
+    # A budget line that went over during the week: for each month the week touches, over at
+    # the week's last day in that month and not yet over the day before the week's first.
+    months = sorted({start.replace(day=1), end.replace(day=1)})
+    for month in months if report.get("budget") is not None else []:
+        month_end = (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        now = _budget_of(con, month, min(end, month_end))
+        first = max(start, month)
+        before = _budget_of(con, month, first - dt.timedelta(days=1)) if first > month else None
         was_over = {(x["category"], x["currency"]) for x in (before or {}).get("lines", []) if x["status"] == "over"}
-        if before is not None and before["month"] != budget["month"]:
-            was_over = set()
-        for x in budget["lines"]:
+        for x in (now or {}).get("lines", []):
             if x["status"] == "over" and (x["category"], x["currency"]) not in was_over:
                 alerts.append(
                     {
                         "impact": "medium",
                         "source": "budget",
-                        "date": end,
-                        "title": f"{x['category']} went over its budget: {x['spent']:,.2f} of "
+                        "date": min(end, month_end),
+                        "title": f"{x['category']} went over its {month:%B} budget: {x['spent']:,.2f} of "
                         f"{x['budget']:,.2f} {x['currency']}",
                     }
                 )
@@ -195,13 +206,23 @@ def _alerts(con: Any, report: dict[str, Any], recurring: Any, start: dt.date, en
     # into it included (an account still overdrawn is still an alert).
     for name, cur, day, low in con.execute(
         """
-        WITH carried AS (
-            SELECT account_id, CAST(? AS DATE) AS posted_date, balance FROM transactions
-            WHERE posted_date < ? AND balance IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY posted_date DESC, tx_id DESC) = 1
+        WITH last_day AS (
+            SELECT account_id, max(posted_date) AS d FROM transactions WHERE posted_date < ? GROUP BY ALL
+        ), carried AS (
+            -- The balance after the last day before the week: of that day's rows, the one no
+            -- other row of the day follows (its balance less its amount is no other's
+            -- balance), whatever order the file listed them in (many are newest first).
+            SELECT t.account_id, CAST(? AS DATE) AS posted_date, min(t.balance) AS balance
+            FROM transactions t JOIN last_day l ON t.account_id = l.account_id AND t.posted_date = l.d
+            WHERE t.balance IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM transactions n
+                WHERE n.account_id = t.account_id AND n.posted_date = t.posted_date AND n.tx_id <> t.tx_id
+                  AND n.balance IS NOT NULL AND n.balance - n.amount = t.balance)
+            GROUP BY ALL
         ), seen AS (  -- the carried balance held on the week's first day unless a row that day moved it
             SELECT account_id, posted_date, balance FROM carried c
-            WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = c.account_id AND t.posted_date = ?)
+            WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = c.account_id
+                              AND t.posted_date = ? AND t.balance IS NOT NULL)
             UNION ALL
             SELECT account_id, posted_date, balance FROM transactions
             WHERE posted_date BETWEEN ? AND ? AND balance IS NOT NULL
@@ -222,6 +243,10 @@ def _alerts(con: Any, report: dict[str, Any], recurring: Any, start: dt.date, en
             }
         )
     return sorted(alerts, key=lambda a: (-IMPACT_RANK[a["impact"]], a["date"]))
+
+
+def _share_impact(share: float) -> str:
+    return "high" if share >= 0.05 else "medium" if share >= 0.01 else "low"
 
 
 def _section(report: dict[str, Any], name: str, build: Any) -> Any:
@@ -294,6 +319,15 @@ def _upcoming(recurring: Any, end: dt.date, days: int = 14) -> list[dict[str, An
     return sorted(out, key=lambda r: (r["date"], r["merchant"]))
 
 
+def _budget_of(con: Any, month: dt.date, day: dt.date) -> dict[str, Any] | None:
+    from finanalytics_cli.engine.budget import budget_vs_actual
+
+    try:
+        return budget_vs_actual(con, month, until=day)
+    except InvalidInput:
+        return None
+
+
 def _budget(con: Any, day: dt.date) -> dict[str, Any] | None:
     """The budget of the month of ``day``, as it stood at the end of that day."""
     from finanalytics_cli.engine.budget import budget_vs_actual
@@ -310,6 +344,7 @@ def _goals(store: Any) -> list[dict[str, Any]]:
     return [
         {
             "name": p.name,
+            "currency": p.currency,
             "target": p.target,
             "funded": p.funded,
             "by": p.target_date,

@@ -128,6 +128,8 @@ def test_an_import_updates_the_forecasts_in_use(cli: Any, categorized_store: Any
     again = cli.json("predict", "--refresh")
     assert again["meta"]["served_from_store"] is False
     assert served["data"]["summary"] == again["data"]["summary"] != before
-    # Nothing asked for: an import computes no forecast.
-    dry = cli.json("import", str(new), "--account", "Checking", "--dry-run")
-    assert dry["data"]["forecasts_refreshed"] is None
+    # A dry run of new rows stores nothing, so it recomputes nothing either.
+    newer = tmp_path / "newer.csv"
+    newer.write_text("Date,Description,Amount\n2026-10-31,SHELL OIL 5521,-41.07\n")
+    dry = cli.json("import", str(newer), "--account", "Checking", "--dry-run")
+    assert dry["data"]["totals"]["added"] == 1 and dry["data"]["forecasts_refreshed"] is None
