@@ -32,12 +32,13 @@ def register(app: typer.Typer) -> None:
     app.command(
         "import",
         help=(
-            "Import bank exports (CSV, OFX 1.x/2.x, QFX, QIF, CAMT.052/053/054): files, directories, "
+            "Import bank exports (CSV, OFX 1.x/2.x, QFX, QIF, CAMT.052/053/054, MT940/MT942): files, "
+            "directories, "
             "or - for stdin.\n\n"
             "Also: `finanalytics import list` (history) and `finanalytics import undo IMPORT_ID`.\n\n"
             "Example: finanalytics import ~/Downloads/checking.csv --account Checking"
         ),
-        short_help="Import bank exports (CSV, OFX, QFX, QIF, CAMT); `import list`, `import undo ID`.",
+        short_help="Import bank exports (CSV, OFX, QFX, QIF, CAMT, MT940); `import list`, `import undo ID`.",
         cls=_ImportCommand,
     )(import_command)
 
@@ -93,8 +94,8 @@ def import_command(
         "--account",
         help="The account these exports belong to (CSV and QIF need it unless the file names it; OFX names its own).",
     ),
-    input_format: Literal["auto", "csv", "ofx", "qfx", "qif", "camt"] = typer.Option(
-        "auto", "--input-format", help="The files' format: auto (by content), csv, ofx, qfx, qif or camt."
+    input_format: Literal["auto", "csv", "ofx", "qfx", "qif", "camt", "mt940"] = typer.Option(
+        "auto", "--input-format", help="The files' format: auto (by content), csv, ofx, qfx, qif, camt or mt940."
     ),
     map_: str = typer.Option(None, "--map", help="A TOML file (or saved map name) fixing the CSV layout."),
     save_map: str = typer.Option(

@@ -19,11 +19,12 @@ from finanalytics_cli.engine.ingest.currency import UNKNOWN as UNKNOWN_CURRENCY
 from finanalytics_cli.engine.ingest.decode import decode_export
 from finanalytics_cli.engine.ingest.layout import load_map
 from finanalytics_cli.engine.ingest.loader import batch_frame, load_batch, match_transfers, transaction_columns
+from finanalytics_cli.engine.ingest.mt940 import looks_like_mt940, read_mt940
 from finanalytics_cli.engine.ingest.ofx import declared_encoding, looks_like_ofx, read_statements
 from finanalytics_cli.engine.ingest.qif import looks_like_qif, read_qif
 from finanalytics_cli.engine.ledger import ensure_account
 
-FORMATS = ("auto", "csv", "ofx", "qfx", "qif", "camt")
+FORMATS = ("auto", "csv", "ofx", "qfx", "qif", "camt", "mt940")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 _MAP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SKIP_DIR_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -135,7 +136,7 @@ def detect_format(source: Source, requested: str) -> str:
         raise InvalidInput(f"unknown import format {requested!r}; use one of {', '.join(FORMATS)}")
     if requested in ("ofx", "qfx"):
         return "ofx"
-    if requested in ("csv", "qif", "camt"):
+    if requested in ("csv", "qif", "camt", "mt940"):
         return requested
     data = source.data
     if looks_like_ofx(data):
@@ -144,16 +145,14 @@ def detect_format(source: Source, requested: str) -> str:
         return "qif"
     if looks_like_camt(data):
         return "camt"
+    if looks_like_mt940(data[:4096].replace(b"\r\n", b"\n")):
+        return "mt940"
     head = data[:4096]
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     unsupported = [
         (stripped.startswith(b"%PDF"), "a PDF statement"),
         (stripped.startswith(b"PK\x03\x04"), "a ZIP or Excel (.xlsx) file; export CSV instead"),
         (stripped.startswith(b"\xd0\xcf\x11\xe0"), "an old Excel (.xls) file; export CSV instead"),
-        (
-            re.search(rb"(?m)^:20:", head) is not None and re.search(rb"(?m)^:(?:25|60F):", head) is not None,
-            "an MT940 statement (not supported)",
-        ),
         (
             stripped.startswith(b"074") and len(stripped.split(b"\n", 1)[0].strip()) >= 120,
             "a GPC (ABO) statement (not supported); export CSV or OFX",
@@ -251,6 +250,12 @@ def import_one(store: Any, src: Source, options: ImportOptions) -> FileImport:
         for st in statements:
             st.account_id = mask_account_id(st.account_id, store.keys.active)
         encoding = "xml"
+        parsed = None
+    elif fmt == "mt940":
+        text, encoding = decode_export(src.data, src.name, None)
+        statements = read_mt940(text, src.name)
+        for st in statements:
+            st.account_id = mask_account_id(st.account_id, store.keys.active)
         parsed = None
     elif fmt == "qif":
         text, encoding = decode_export(src.data, src.name, None)
